@@ -1,0 +1,126 @@
+//! Checkpoints: PyTorch `.pth` (zip and legacy pickle) and safetensors files as state dicts
+//! under the official key names, architecture detection from keys and shapes
+//! ([`detect`]), and building networks from them.
+
+pub mod detect;
+pub mod error;
+pub mod format;
+pub mod pickle;
+pub mod pth;
+pub mod safetensors_io;
+pub mod state_dict;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::tensor::Device;
+
+pub use error::CheckpointError;
+pub use format::{CheckpointFormat, read_state_dict};
+pub use state_dict::{RawTensor, StateDict};
+
+use crate::model::{Generator, GeneratorConfig, NetworkConfig, Params};
+
+/// The safetensors metadata key holding the network's architecture as JSON, so a file written
+/// here rebuilds exactly (down to things keys cannot show, such as a U-Net's dropout).
+pub const CONFIG_METADATA_KEY: &str = "cyclegan.network";
+
+/// A checkpoint read from disk, with its architecture.
+#[derive(Debug)]
+pub struct LoadedCheckpoint {
+    pub config: NetworkConfig,
+    /// The tensors the network loads (stale keys removed).
+    pub state_dict: StateDict,
+    pub format: CheckpointFormat,
+    /// Keys in the file that the network does not use and upstream's loader drops too.
+    pub dropped: Vec<String>,
+}
+
+/// Reads a checkpoint of any supported format and works out its architecture.
+pub fn load(path: &Path) -> Result<LoadedCheckpoint, CheckpointError> {
+    let (sd, format, metadata) = read_state_dict(path)?;
+    let (detected, state_dict, dropped) = detect::detect(sd).map_err(|e| e.with_path(path))?;
+    // A file written here names its architecture; trust it over the keys when it parses, as
+    // it knows what keys cannot show. Strict loading still checks it against the tensors.
+    let config = metadata
+        .get(CONFIG_METADATA_KEY)
+        .and_then(|json| serde_json::from_str(json).ok())
+        .unwrap_or(detected);
+    Ok(LoadedCheckpoint {
+        config,
+        state_dict,
+        format,
+        dropped,
+    })
+}
+
+/// Loads a generator checkpoint onto `device`.
+pub fn load_generator(
+    path: &Path,
+    device: &Device,
+) -> Result<(GeneratorConfig, Generator), CheckpointError> {
+    let loaded = load(path)?;
+    let NetworkConfig::Generator(config) = loaded.config else {
+        return Err(CheckpointError::WrongNetwork {
+            path: path.to_path_buf(),
+            found: loaded.config.describe(),
+            wanted: "a generator",
+        });
+    };
+    let mut generator = config.init(device);
+    generator
+        .load_state_dict(&loaded.state_dict, device)
+        .map_err(|e| e.with_path(path))?;
+    Ok((config, generator))
+}
+
+/// Loads `path` into an already built network, strictly.
+pub fn load_into(
+    path: &Path,
+    net: &mut impl Params,
+    device: &Device,
+) -> Result<(), CheckpointError> {
+    let (sd, _, _) = read_state_dict(path)?;
+    let sd = detect::strip_module_prefix(sd);
+    // Stale instance-norm statistics are dropped only where the network has no such key.
+    let mut wanted = std::collections::BTreeSet::new();
+    net.visit("", &mut |key, _, _| {
+        wanted.insert(key.to_string());
+    });
+    let sd: StateDict = sd
+        .into_iter()
+        .filter(|(k, _)| {
+            wanted.contains(k)
+                || !(k.ends_with(".running_mean")
+                    || k.ends_with(".running_var")
+                    || k.ends_with(".num_batches_tracked"))
+        })
+        .collect();
+    net.load_state_dict(&sd, device)
+        .map_err(|e| e.with_path(path))
+}
+
+/// Writes a state dict as safetensors under the official keys, with the architecture in the
+/// metadata. The write is atomic: a crash leaves the old file or the new one, never a mix.
+pub fn save_state_dict(
+    path: &Path,
+    sd: &StateDict,
+    config: &NetworkConfig,
+) -> Result<(), CheckpointError> {
+    let mut metadata = BTreeMap::new();
+    // `format: pt` marks the file as PyTorch-layout for the safetensors tooling.
+    metadata.insert("format".to_string(), "pt".to_string());
+    if let Ok(json) = serde_json::to_string(config) {
+        metadata.insert(CONFIG_METADATA_KEY.to_string(), json);
+    }
+    safetensors_io::write_safetensors(path, sd, &metadata)
+}
+
+/// Saves a network's tensors (see [`save_state_dict`]).
+pub fn save_network(
+    path: &Path,
+    net: &mut impl Params,
+    config: &NetworkConfig,
+) -> Result<(), CheckpointError> {
+    save_state_dict(path, &net.state_dict(), config)
+}

@@ -1,0 +1,155 @@
+//! `cyclegan bench`: median generator-forward and training-iteration times on random data with
+//! the default networks, printed like `../shared/reference/bench_pytorch.py` so the two compare
+//! line for line (`scripts/bench-vs-pytorch.sh` runs both).
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use burn::tensor::{Distribution, Tensor};
+use clap::{Args, ValueEnum};
+
+use super::DeviceArgs;
+use crate::model::loss::GanMode;
+use crate::model::{DiscriminatorConfig, GeneratorConfig, InitType, Mode, ResnetGeneratorConfig};
+use crate::train::ModelConfig;
+use crate::train::adam::{Adam, AdamConfig};
+use crate::train::build_networks;
+use crate::train::pool::ImagePool;
+use crate::train::step::{LossConfig, Optimizers, Pools, train_step};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum What {
+    Forward,
+    Train,
+    Both,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[arg(long, value_enum, default_value_t = What::Both)]
+    pub what: What,
+    /// Image side.
+    #[arg(long, default_value_t = 128)]
+    pub size: usize,
+    #[arg(long = "batch-size", alias = "batch", default_value_t = 1)]
+    pub batch_size: usize,
+    /// Timed repetitions (after one warm-up); the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub iters: usize,
+    #[arg(long, default_value_t = 64)]
+    pub ngf: usize,
+    #[arg(long = "n-blocks", default_value_t = 9)]
+    pub n_blocks: usize,
+    #[arg(long, default_value_t = 64)]
+    pub ndf: usize,
+    /// One JSON line with the keys of bench_pytorch.py.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+fn median_time(iters: usize, mut f: impl FnMut()) -> f64 {
+    f(); // warm-up: allocations, kernel selection
+    let mut times: Vec<f64> = (0..iters.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// Peak resident memory of this process, from the kernel's high-water mark.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    let device = args.device.setup()?;
+    let g = GeneratorConfig::Resnet(ResnetGeneratorConfig::official(
+        3,
+        3,
+        args.ngf,
+        args.n_blocks,
+    ));
+    let d = DiscriminatorConfig::basic(3, args.ndf);
+    let model = ModelConfig {
+        g: g.clone(),
+        g_b: g,
+        d_a: d.clone(),
+        d_b: d,
+        init_type: InitType::Normal,
+        init_gain: 0.02,
+    };
+    let mut nets = build_networks(&model, 0, &device);
+    let shape = [args.batch_size, 3, args.size, args.size];
+    let x = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &device);
+    let y = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &device);
+    let mut out = serde_json::Map::new();
+    out.insert(
+        "framework".into(),
+        format!("cyclegan {} (burn 0.22.1)", env!("CARGO_PKG_VERSION")).into(),
+    );
+    out.insert(
+        "device".into(),
+        format!("{:?}", args.device.device).to_lowercase().into(),
+    );
+    out.insert("size".into(), args.size.into());
+    out.insert("batch".into(), args.batch_size.into());
+    out.insert("threads".into(), rayon::current_num_threads().into());
+    if matches!(args.what, What::Forward | What::Both) {
+        let t = median_time(args.iters, || {
+            let out = nets.g_a.forward(x.clone(), Mode::Eval);
+            // Reading one value waits for the whole forward on asynchronous backends.
+            let _ = out.slice([0..1, 0..1, 0..1, 0..1]).into_scalar::<f32>();
+        });
+        out.insert("g_forward_s".into(), t.into());
+    }
+    if matches!(args.what, What::Train | What::Both) {
+        let loss = LossConfig {
+            gan_mode: GanMode::Lsgan,
+            lambda_a: 10.0,
+            lambda_b: 10.0,
+            lambda_identity: 0.5,
+        };
+        let mut optim = Optimizers {
+            g: Adam::new(AdamConfig::default()),
+            d: Adam::new(AdamConfig::default()),
+        };
+        // Pool size 0, as bench_pytorch.py.
+        let mut pools = Pools {
+            fake_a: ImagePool::new(0, 0),
+            fake_b: ImagePool::new(0, 1),
+        };
+        let t = median_time(args.iters, || {
+            let _ = train_step(
+                &mut nets,
+                &mut optim,
+                &mut pools,
+                x.clone(),
+                y.clone(),
+                &loss,
+                2e-4,
+            );
+        });
+        out.insert("train_iter_s".into(), t.into());
+    }
+    if let Some(rss) = peak_rss_mib() {
+        out.insert("peak_rss_mib".into(), rss.into());
+    }
+    let json = serde_json::Value::Object(out);
+    if args.json {
+        println!("{json}");
+    } else {
+        for (k, v) in json.as_object().into_iter().flatten() {
+            println!("{k:>14}  {v}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,89 @@
+//! The command line: argument types for every subcommand (one `*Args` struct each, sharing
+//! flattened groups) and the dispatch. Each subcommand lives in its own file with one
+//! `run(&Args)`; none holds math, they turn arguments into typed configs and call the library.
+//!
+//! Flags use upstream's names in kebab-case (`--lambda-identity`); upstream's snake_case
+//! spellings (`--lambda_identity`) are accepted as aliases so its command lines paste as they are.
+
+pub mod bench;
+pub mod convert;
+pub mod download;
+pub mod info;
+pub mod test;
+pub mod train;
+pub mod translate;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::device::DeviceKind;
+
+#[derive(Debug, Parser)]
+#[command(name = "cyclegan", version, about = "CycleGAN / pix2pix image-to-image translation: train, translate, test", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a CycleGAN on unpaired folders (trainA/, trainB/) with the official recipe.
+    Train(Box<train::TrainArgs>),
+    /// Translate images (files, folders or globs) with a generator checkpoint of any layout.
+    Translate(translate::TranslateArgs),
+    /// Translate a testA/testB split with a trained model into an HTML results page.
+    Test(test::TestArgs),
+    /// Show the architecture, parameter count and format of a checkpoint.
+    Info(info::InfoArgs),
+    /// Convert a PyTorch .pth checkpoint to safetensors with the official key names.
+    Convert(convert::ConvertArgs),
+    /// Time generator forwards or training iterations on random data.
+    Bench(bench::BenchArgs),
+    /// Download an official dataset or pretrained model.
+    #[command(subcommand)]
+    Download(download::DownloadCommand),
+}
+
+/// Where the math runs.
+#[derive(Debug, Clone, Args)]
+pub struct DeviceArgs {
+    /// Compute device: cpu (always available), cuda or wgpu (when compiled in).
+    #[arg(long, value_enum, default_value_t = DeviceKind::Cpu)]
+    pub device: DeviceKind,
+    /// CPU threads for the math (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+impl DeviceArgs {
+    pub fn setup(&self) -> anyhow::Result<burn::tensor::Device> {
+        crate::device::set_threads(self.threads)?;
+        Ok(self.device.device()?)
+    }
+}
+
+/// Errors a user can fix by changing the command line: exit code 2, as clap's own.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Runs the parsed command; the binary's `main` only parses and calls this.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match &cli.command {
+        Command::Train(args) => train::run(args),
+        Command::Translate(args) => translate::run(args),
+        Command::Test(args) => test::run(args),
+        Command::Info(args) => info::run(args),
+        Command::Convert(args) => convert::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Download(args) => download::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! `cyclegan train`: upstream's `train.py --model cycle_gan` flags, validated into a
+//! [`TrainConfig`] before any work.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::{Args, ValueEnum};
+
+use super::{DeviceArgs, UsageError};
+use crate::data::{DatasetOptions, Direction, LoaderConfig, Preprocess};
+use crate::model::loss::GanMode;
+use crate::model::{
+    DiscriminatorConfig, GeneratorConfig, InitType, NetD, NetG, NormKind, ResnetGeneratorConfig,
+    UnetGeneratorConfig, Upsampling,
+};
+use crate::train::adam::AdamConfig;
+use crate::train::schedule::{LrPolicy, ScheduleConfig};
+use crate::train::step::LossConfig;
+use crate::train::{ModelConfig, OutputConfig, TrainConfig, train};
+
+/// Upstream `--model`; only CycleGAN trains here so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum ModelKind {
+    CycleGan,
+}
+
+/// Upstream `--norm`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NormArg {
+    Instance,
+    Batch,
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Folder with trainA/ and trainB/ (or train/A and train/B).
+    #[arg(long)]
+    pub dataroot: PathBuf,
+    /// Experiment name: outputs go to <checkpoints-dir>/<name>/.
+    #[arg(long, default_value = "experiment_name")]
+    pub name: String,
+    #[arg(
+        long = "checkpoints-dir",
+        alias = "checkpoints_dir",
+        default_value = "checkpoints"
+    )]
+    pub checkpoints_dir: PathBuf,
+    #[arg(long, value_enum, default_value_t = ModelKind::CycleGan)]
+    pub model: ModelKind,
+
+    // Networks.
+    /// Generator: resnet_9blocks, resnet_6blocks, resnet_<N>blocks, unet_256, unet_128.
+    #[arg(long = "netG", alias = "netg", default_value = "resnet_9blocks")]
+    pub net_g: String,
+    /// Discriminator: basic (70×70 PatchGAN), n_layers, pixel.
+    #[arg(long = "netD", alias = "netd", value_enum, default_value_t = NetD::Basic)]
+    pub net_d: NetD,
+    /// Layers of the `n_layers` discriminator.
+    #[arg(long = "n-layers-D", alias = "n_layers_D", default_value_t = 3)]
+    pub n_layers_d: usize,
+    #[arg(long, default_value_t = 64)]
+    pub ngf: usize,
+    #[arg(long, default_value_t = 64)]
+    pub ndf: usize,
+    #[arg(long, value_enum, default_value_t = NormArg::Instance)]
+    pub norm: NormArg,
+    /// Learnable scale and shift in instance norms (many third-party models have them).
+    #[arg(long = "norm-affine", alias = "norm_affine")]
+    pub norm_affine: bool,
+    /// Dropout in the generators' residual blocks (off for CycleGAN upstream).
+    #[arg(long, overrides_with = "no_dropout")]
+    pub dropout: bool,
+    /// No dropout (the CycleGAN default; upstream's flag).
+    #[arg(long = "no-dropout", alias = "no_dropout", overrides_with = "dropout")]
+    pub no_dropout: bool,
+    /// Up-sampling in ResNet generators: transpose (upstream) or resize (nearest ×2 + conv).
+    #[arg(long, value_enum, default_value_t = UpsamplingArg::Transpose)]
+    pub upsampling: UpsamplingArg,
+    #[arg(long = "init-type", alias = "init_type", value_enum, default_value_t = InitType::Normal)]
+    pub init_type: InitType,
+    #[arg(long = "init-gain", alias = "init_gain", default_value_t = 0.02)]
+    pub init_gain: f64,
+    #[arg(long = "input-nc", alias = "input_nc", default_value_t = 3)]
+    pub input_nc: usize,
+    #[arg(long = "output-nc", alias = "output_nc", default_value_t = 3)]
+    pub output_nc: usize,
+
+    // Data.
+    #[arg(long, default_value = "train")]
+    pub phase: String,
+    #[arg(long, value_enum, default_value_t = Direction::AtoB)]
+    pub direction: Direction,
+    /// Take B images in order instead of at random, and do not shuffle.
+    #[arg(long = "serial-batches", alias = "serial_batches")]
+    pub serial_batches: bool,
+    #[arg(long = "max-dataset-size", alias = "max_dataset_size")]
+    pub max_dataset_size: Option<usize>,
+    #[arg(long, value_enum, default_value_t = Preprocess::ResizeAndCrop)]
+    pub preprocess: Preprocess,
+    #[arg(long = "load-size", alias = "load_size", default_value_t = 286)]
+    pub load_size: usize,
+    #[arg(long = "crop-size", alias = "crop_size", default_value_t = 256)]
+    pub crop_size: usize,
+    #[arg(long = "no-flip", alias = "no_flip")]
+    pub no_flip: bool,
+    #[arg(long = "batch-size", alias = "batch_size", default_value_t = 1)]
+    pub batch_size: usize,
+    /// Image-decoding threads.
+    #[arg(long = "num-threads", alias = "num_threads", default_value_t = 4)]
+    pub num_threads: usize,
+
+    // Objective and optimisation.
+    #[arg(long = "gan-mode", alias = "gan_mode", value_enum, default_value_t = GanMode::Lsgan)]
+    pub gan_mode: GanMode,
+    #[arg(long = "lambda-A", alias = "lambda_A", default_value_t = 10.0)]
+    pub lambda_a: f64,
+    #[arg(long = "lambda-B", alias = "lambda_B", default_value_t = 10.0)]
+    pub lambda_b: f64,
+    #[arg(
+        long = "lambda-identity",
+        alias = "lambda_identity",
+        default_value_t = 0.5
+    )]
+    pub lambda_identity: f64,
+    #[arg(long = "pool-size", alias = "pool_size", default_value_t = 50)]
+    pub pool_size: usize,
+    #[arg(long, default_value_t = 0.0002)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 0.5)]
+    pub beta1: f64,
+    #[arg(long, default_value_t = 0.999)]
+    pub beta2: f64,
+
+    // Schedule.
+    #[arg(long = "n-epochs", alias = "n_epochs", default_value_t = 100)]
+    pub n_epochs: usize,
+    #[arg(
+        long = "n-epochs-decay",
+        alias = "n_epochs_decay",
+        default_value_t = 100
+    )]
+    pub n_epochs_decay: usize,
+    #[arg(long = "lr-policy", alias = "lr_policy", value_enum, default_value_t = LrPolicy::Linear)]
+    pub lr_policy: LrPolicy,
+    #[arg(
+        long = "lr-decay-iters",
+        alias = "lr_decay_iters",
+        default_value_t = 50
+    )]
+    pub lr_decay_iters: usize,
+    /// The first epoch's number (upstream uses it to continue by hand).
+    #[arg(long = "epoch-count", alias = "epoch_count", default_value_t = 1)]
+    pub epoch_count: usize,
+
+    // Outputs and run control.
+    #[arg(
+        long = "save-latest-freq",
+        alias = "save_latest_freq",
+        default_value_t = 5000
+    )]
+    pub save_latest_freq: u64,
+    #[arg(
+        long = "save-epoch-freq",
+        alias = "save_epoch_freq",
+        default_value_t = 5
+    )]
+    pub save_epoch_freq: usize,
+    #[arg(long = "print-freq", alias = "print_freq", default_value_t = 100)]
+    pub print_freq: u64,
+    #[arg(long = "display-freq", alias = "display_freq", default_value_t = 400)]
+    pub display_freq: u64,
+    /// Resume from <checkpoints-dir>/<name>/train_state.safetensors exactly where it stopped.
+    #[arg(long = "continue-train", alias = "continue_train")]
+    pub continue_train: bool,
+    /// Start from latest_net_{G_A,G_B,D_A,D_B}.{safetensors,pth} in this folder.
+    #[arg(long = "init-from", alias = "init_from")]
+    pub init_from: Option<PathBuf>,
+    /// Stop (and save) when this many iterations are done in all, resumes included.
+    #[arg(long = "max-steps", alias = "max_steps")]
+    pub max_steps: Option<u64>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// No progress bars or notes; errors still print.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum UpsamplingArg {
+    Transpose,
+    Resize,
+}
+
+impl TryFrom<&TrainArgs> for TrainConfig {
+    type Error = UsageError;
+
+    fn try_from(a: &TrainArgs) -> Result<Self, UsageError> {
+        let fail = |m: String| Err(UsageError(m));
+        let resizes_then_crops = matches!(
+            a.preprocess,
+            Preprocess::ResizeAndCrop | Preprocess::ScaleWidthAndCrop
+        );
+        if resizes_then_crops && a.crop_size > a.load_size {
+            return fail(format!(
+                "--crop-size {} is larger than --load-size {}; use a crop no larger than the resized image",
+                a.crop_size, a.load_size
+            ));
+        }
+        for (flag, v) in [
+            ("--batch-size", a.batch_size as u64),
+            ("--print-freq", a.print_freq),
+            ("--display-freq", a.display_freq),
+            ("--save-latest-freq", a.save_latest_freq),
+            ("--ngf", a.ngf as u64),
+            ("--ndf", a.ndf as u64),
+        ] {
+            if v == 0 {
+                return fail(format!("{flag} must be at least 1"));
+            }
+        }
+        if ![1, 3].contains(&a.input_nc) || ![1, 3].contains(&a.output_nc) {
+            return fail("--input-nc and --output-nc must be 1 (grayscale) or 3 (RGB)".into());
+        }
+        if a.gan_mode == GanMode::Wgangp {
+            return fail(
+                "--gan-mode wgangp needs the gradient penalty's second-order gradients, which burn's autodiff \
+                 does not provide; use lsgan (CycleGAN's default) or vanilla"
+                    .into(),
+            );
+        }
+        if a.continue_train && a.init_from.is_some() {
+            return fail("--continue-train and --init-from exclude each other: a resumed run already has its weights".into());
+        }
+        let norm = match (a.norm, a.norm_affine) {
+            (NormArg::Instance, false) => NormKind::Instance,
+            (NormArg::Instance, true) => NormKind::InstanceAffine,
+            (NormArg::Batch, _) => NormKind::Batch,
+            (NormArg::None, _) => NormKind::None,
+        };
+        if a.norm_affine && a.norm != NormArg::Instance {
+            return fail(
+                "--norm-affine applies to --norm instance only (batch norms are always affine)"
+                    .into(),
+            );
+        }
+        let netg: NetG = a.net_g.parse().map_err(UsageError)?;
+        let use_dropout = a.dropout && !a.no_dropout;
+        let generator = |input_nc, output_nc| match netg {
+            NetG::Resnet { n_blocks } => GeneratorConfig::Resnet(ResnetGeneratorConfig {
+                norm,
+                use_bias: norm.conv_bias(),
+                use_dropout,
+                upsampling: match a.upsampling {
+                    UpsamplingArg::Transpose => Upsampling::Transpose,
+                    UpsamplingArg::Resize => Upsampling::Resize,
+                },
+                ..ResnetGeneratorConfig::official(input_nc, output_nc, a.ngf, n_blocks)
+            }),
+            NetG::Unet { num_downs } => GeneratorConfig::Unet(UnetGeneratorConfig {
+                norm,
+                use_bias: norm.conv_bias(),
+                use_dropout,
+                ..UnetGeneratorConfig::official(input_nc, output_nc, num_downs, a.ngf)
+            }),
+        };
+        if let NetG::Unet { num_downs } = netg {
+            if num_downs < UnetGeneratorConfig::MIN_DOWNS {
+                return fail(format!(
+                    "--netG {netg}: a U-Net needs at least 5 downsamplings (unet_32)"
+                ));
+            }
+            let side = 1usize << num_downs;
+            if a.preprocess.crops() && a.crop_size % side != 0 {
+                return fail(format!(
+                    "--netG {netg} needs --crop-size a multiple of {side}"
+                ));
+            }
+        }
+        let discriminator = |input_nc| {
+            match a.net_d {
+                NetD::Basic => DiscriminatorConfig::basic(input_nc, a.ndf),
+                NetD::NLayers => DiscriminatorConfig::n_layers(input_nc, a.ndf, a.n_layers_d),
+                NetD::Pixel => DiscriminatorConfig::pixel(input_nc, a.ndf),
+            }
+            .with_norm(norm)
+        };
+        // G_A maps real_A (input_nc) to B (output_nc) and D_A judges B, whatever the direction:
+        // for BtoA the dataset swaps the folders, as upstream's does.
+        let (nc_a, nc_b) = (a.input_nc, a.output_nc);
+        let model = ModelConfig {
+            g: generator(nc_a, nc_b),
+            g_b: generator(nc_b, nc_a),
+            d_a: discriminator(nc_b),
+            d_b: discriminator(nc_a),
+            init_type: a.init_type,
+            init_gain: a.init_gain,
+        };
+        Ok(TrainConfig {
+            data: DatasetOptions {
+                dataroot: a.dataroot.clone(),
+                phase: a.phase.clone(),
+                direction: a.direction,
+                input_nc: a.input_nc,
+                output_nc: a.output_nc,
+                preprocess: a.preprocess,
+                load_size: a.load_size,
+                crop_size: a.crop_size,
+                flip: !a.no_flip,
+                serial_batches: a.serial_batches,
+                max_dataset_size: a.max_dataset_size.unwrap_or(usize::MAX),
+                recursive: true,
+            },
+            loader: LoaderConfig {
+                batch_size: a.batch_size,
+                shuffle: !a.serial_batches,
+                num_threads: a.num_threads.max(1),
+                seed: a.seed,
+                max_pixels: crate::data::DEFAULT_MAX_PIXELS,
+                prefetch: 0,
+            },
+            model,
+            loss: LossConfig {
+                gan_mode: a.gan_mode,
+                lambda_a: a.lambda_a,
+                lambda_b: a.lambda_b,
+                lambda_identity: a.lambda_identity,
+            },
+            adam: AdamConfig {
+                beta1: a.beta1,
+                beta2: a.beta2,
+                ..AdamConfig::default()
+            },
+            schedule: ScheduleConfig {
+                policy: a.lr_policy,
+                lr: a.lr,
+                n_epochs: a.n_epochs,
+                n_epochs_decay: a.n_epochs_decay,
+                lr_decay_iters: a.lr_decay_iters,
+                epoch_count: a.epoch_count,
+            },
+            pool_size: a.pool_size,
+            output: OutputConfig {
+                checkpoints_dir: a.checkpoints_dir.clone(),
+                name: a.name.clone(),
+                save_latest_freq: a.save_latest_freq,
+                save_epoch_freq: a.save_epoch_freq,
+                print_freq: a.print_freq,
+                display_freq: a.display_freq,
+                quiet: a.quiet,
+            },
+            max_steps: a.max_steps,
+            continue_train: a.continue_train,
+            init_from: a.init_from.clone(),
+            seed: a.seed,
+        })
+    }
+}
+
+pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
+    let config = TrainConfig::try_from(args)?;
+    let device = args.device.setup()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        // A second Ctrl-C while saving still waits for the save: the flag only asks to stop.
+        let _ = ctrlc::set_handler(move || {
+            if !stop.swap(true, Ordering::SeqCst) {
+                eprintln!("\ninterrupted: saving and stopping after this iteration");
+            }
+        });
+    }
+    let summary = train(&config, &device, &stop)?;
+    let p = summary.position;
+    if !args.quiet {
+        eprintln!(
+            "{} at epoch {} batch {} after {} iteration(s) ({:.3} s/iteration); checkpoints in {}",
+            if summary.interrupted {
+                "stopped"
+            } else {
+                "done"
+            },
+            p.epoch,
+            p.next_batch,
+            p.steps,
+            summary.seconds_per_step,
+            config.output.run_dir().display()
+        );
+    }
+    if summary.skipped_files > 0 {
+        eprintln!(
+            "skipped {} unreadable image file(s); see the warnings above",
+            summary.skipped_files
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,66 @@
+//! Run-time choice of the compute device (`--device`, `--threads`). The CPU backend (burn's
+//! `flex`) is always compiled in; `cuda` and `wgpu` only with their cargo features, and asking
+//! for one that is not compiled in is an error that says how to get it.
+
+use burn::tensor::Device;
+
+/// Upstream picks GPUs with `--gpu_ids`; here one flag names the backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKind {
+    /// burn's pure-Rust `flex` CPU backend.
+    #[default]
+    Cpu,
+    /// An NVIDIA GPU through CUDA (cargo feature `cuda`).
+    Cuda,
+    /// Any GPU through wgpu: Vulkan, Metal or DirectX (cargo feature `wgpu`).
+    Wgpu,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error(
+        "this build of cyclegan has no {0} backend; reinstall with `cargo install --path . --features {0}`"
+    )]
+    NotCompiled(&'static str),
+    #[error("could not set up {threads} CPU threads: {reason}")]
+    Threads { threads: usize, reason: String },
+}
+
+impl DeviceKind {
+    pub fn device(self) -> Result<Device, DeviceError> {
+        match self {
+            DeviceKind::Cpu => Ok(Device::flex()),
+            #[cfg(feature = "cuda")]
+            DeviceKind::Cuda => Ok(Device::cuda(0)),
+            #[cfg(not(feature = "cuda"))]
+            DeviceKind::Cuda => Err(DeviceError::NotCompiled("cuda")),
+            #[cfg(feature = "wgpu")]
+            DeviceKind::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+            #[cfg(not(feature = "wgpu"))]
+            DeviceKind::Wgpu => Err(DeviceError::NotCompiled("wgpu")),
+        }
+    }
+}
+
+/// Sizes the global rayon pool the CPU kernels run on. `0` means one thread per core.
+/// Call once, before any tensor work; a second call keeps the first pool.
+pub fn set_threads(threads: usize) -> Result<usize, DeviceError> {
+    let threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+    {
+        Ok(()) => Ok(threads),
+        // Already built (by an earlier call in the same process, as in tests): keep it.
+        Err(_) if rayon::current_num_threads() > 0 => Ok(rayon::current_num_threads()),
+        Err(e) => Err(DeviceError::Threads {
+            threads,
+            reason: e.to_string(),
+        }),
+    }
+}

@@ -1,0 +1,17 @@
+//! cyclegan: unpaired image-to-image translation (CycleGAN, Zhu et al., ICCV 2017) and the
+//! paired pix2pix beside it, exact to the official PyTorch code
+//! (junyanz/pytorch-CycleGAN-and-pix2pix), on burn.
+//!
+//! Data flows one way: files ([`data`]) → tensors ([`tensors`]) → networks ([`model`]) →
+//! training ([`train`]) or translation ([`inference`]) → checkpoints ([`checkpoint`]). The
+//! command line ([`cli`]) only turns arguments into the typed configs these take.
+
+pub mod checkpoint;
+pub mod cli;
+pub mod data;
+pub mod device;
+pub mod download;
+pub mod inference;
+pub mod model;
+pub mod tensors;
+pub mod train;

@@ -1,0 +1,234 @@
+//! The discriminators (upstream `NLayerDiscriminator` and `PixelDiscriminator` in
+//! `models/networks.py`). `basic` is the 70×70 PatchGAN: n_layers = 3 stride-2/1 4×4
+//! convolutions judging overlapping 70×70 patches, one logit per patch (no sigmoid; the GAN loss
+//! decides how to read it).
+
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::layers::{Conv2d, Mode, Norm2d, NormKind, key, leaky_relu_02};
+use super::params::{Params, Visitor};
+
+/// Which discriminator (upstream `--netD`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "net", rename_all = "snake_case")]
+pub enum DiscriminatorConfig {
+    /// `basic` (n_layers = 3) and `n_layers`.
+    NLayers {
+        input_nc: usize,
+        ndf: usize,
+        n_layers: usize,
+        norm: NormKind,
+        use_bias: bool,
+    },
+    /// `pixel`: a 1×1 PatchGAN.
+    Pixel {
+        input_nc: usize,
+        ndf: usize,
+        norm: NormKind,
+        use_bias: bool,
+    },
+}
+
+impl DiscriminatorConfig {
+    /// `--netD basic`: the 70×70 PatchGAN.
+    pub fn basic(input_nc: usize, ndf: usize) -> Self {
+        Self::n_layers(input_nc, ndf, 3)
+    }
+
+    pub fn n_layers(input_nc: usize, ndf: usize, n_layers: usize) -> Self {
+        DiscriminatorConfig::NLayers {
+            input_nc,
+            ndf,
+            n_layers,
+            norm: NormKind::Instance,
+            use_bias: NormKind::Instance.conv_bias(),
+        }
+    }
+
+    pub fn pixel(input_nc: usize, ndf: usize) -> Self {
+        DiscriminatorConfig::Pixel {
+            input_nc,
+            ndf,
+            norm: NormKind::Instance,
+            use_bias: NormKind::Instance.conv_bias(),
+        }
+    }
+
+    pub fn with_norm(self, norm: NormKind) -> Self {
+        match self {
+            DiscriminatorConfig::NLayers {
+                input_nc,
+                ndf,
+                n_layers,
+                ..
+            } => DiscriminatorConfig::NLayers {
+                input_nc,
+                ndf,
+                n_layers,
+                norm,
+                use_bias: norm.conv_bias(),
+            },
+            DiscriminatorConfig::Pixel { input_nc, ndf, .. } => DiscriminatorConfig::Pixel {
+                input_nc,
+                ndf,
+                norm,
+                use_bias: norm.conv_bias(),
+            },
+        }
+    }
+
+    pub fn init(&self, device: &Device) -> Discriminator {
+        let mut layers = Vec::new();
+        let prefix;
+        match *self {
+            DiscriminatorConfig::NLayers {
+                input_nc,
+                ndf,
+                n_layers,
+                norm,
+                use_bias,
+            } => {
+                prefix = "model";
+                // model.0 conv, model.1 LeakyReLU, then [conv, norm, LeakyReLU] per level.
+                layers.push(DLayer::new(
+                    0,
+                    [input_nc, ndf],
+                    (4, 2, 1),
+                    true,
+                    None,
+                    true,
+                    device,
+                ));
+                let mut mult = 1;
+                let mut index = 2;
+                for n in 1..=n_layers {
+                    let prev = mult;
+                    mult = (1 << n).min(8);
+                    // The last level keeps stride 1 to widen the receptive field to 70×70.
+                    let stride = if n == n_layers { 1 } else { 2 };
+                    let channels = [ndf * prev, ndf * mult];
+                    let norm = Some(Norm2d::new(norm, ndf * mult, device));
+                    layers.push(DLayer::new(
+                        index,
+                        channels,
+                        (4, stride, 1),
+                        use_bias,
+                        norm,
+                        true,
+                        device,
+                    ));
+                    index += 3;
+                }
+                layers.push(DLayer::new(
+                    index,
+                    [ndf * mult, 1],
+                    (4, 1, 1),
+                    true,
+                    None,
+                    false,
+                    device,
+                ));
+            }
+            DiscriminatorConfig::Pixel {
+                input_nc,
+                ndf,
+                norm,
+                use_bias,
+            } => {
+                prefix = "net";
+                layers.push(DLayer::new(
+                    0,
+                    [input_nc, ndf],
+                    (1, 1, 0),
+                    true,
+                    None,
+                    true,
+                    device,
+                ));
+                let norm = Some(Norm2d::new(norm, 2 * ndf, device));
+                layers.push(DLayer::new(
+                    2,
+                    [ndf, 2 * ndf],
+                    (1, 1, 0),
+                    use_bias,
+                    norm,
+                    true,
+                    device,
+                ));
+                layers.push(DLayer::new(
+                    5,
+                    [2 * ndf, 1],
+                    (1, 1, 0),
+                    use_bias,
+                    None,
+                    false,
+                    device,
+                ));
+            }
+        }
+        Discriminator { prefix, layers }
+    }
+}
+
+#[derive(Debug)]
+struct DLayer {
+    index: usize,
+    conv: Conv2d,
+    norm: Option<Norm2d>,
+    activate: bool,
+}
+
+impl DLayer {
+    fn new(
+        index: usize,
+        channels: [usize; 2],
+        (kernel, stride, padding): (usize, usize, usize),
+        bias: bool,
+        norm: Option<Norm2d>,
+        activate: bool,
+        device: &Device,
+    ) -> Self {
+        let conv = Conv2d::new(channels, kernel, stride, padding, bias, device);
+        Self {
+            index,
+            conv,
+            norm,
+            activate,
+        }
+    }
+}
+
+/// A discriminator; build it with [`DiscriminatorConfig::init`].
+#[derive(Debug)]
+pub struct Discriminator {
+    prefix: &'static str,
+    layers: Vec<DLayer>,
+}
+
+impl Discriminator {
+    /// # Shapes
+    /// `x`: `[b, input_nc, h, w]` → `[b, 1, h', w']`, one logit per patch (h' = h/8 − 2 for
+    /// `basic`)
+    pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
+        self.layers.iter().fold(x, |x, layer| {
+            let mut y = layer.conv.forward(x);
+            if let Some(norm) = &layer.norm {
+                y = norm.forward(y, mode);
+            }
+            if layer.activate { leaky_relu_02(y) } else { y }
+        })
+    }
+}
+
+impl Params for Discriminator {
+    fn visit(&mut self, prefix: &str, v: &mut Visitor<'_>) {
+        for layer in &mut self.layers {
+            let at = |i: usize| key(prefix, &format!("{}.{i}", self.prefix));
+            layer.conv.visit(&at(layer.index), v);
+            if let Some(norm) = &mut layer.norm {
+                norm.visit(&at(layer.index + 1), v);
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The networks of CycleGAN and pix2pix (upstream `models/networks.py`): generators
+//! ([`resnet`], [`unet`]), discriminators ([`discriminator`]), their layers, initialisation and
+//! the GAN objectives ([`loss`]). Networks know nothing of files: checkpoints reach them as a
+//! [`StateDict`](crate::checkpoint::StateDict) through [`Params`].
+
+pub mod discriminator;
+pub mod init;
+pub mod layers;
+pub mod loss;
+pub mod netg;
+pub mod params;
+pub mod resnet;
+pub mod unet;
+
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+pub use discriminator::{Discriminator, DiscriminatorConfig};
+pub use init::{InitType, init_weights};
+pub use layers::{Mode, NormKind};
+pub use netg::{NetD, NetG};
+pub use params::{ParamMut, ParamRole, Params, Visitor};
+pub use resnet::{BlockNaming, ResnetGenerator, ResnetGeneratorConfig, Upsampling};
+pub use unet::{UnetGenerator, UnetGeneratorConfig};
+
+/// A generator's architecture: everything needed to rebuild it before loading weights.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "net", rename_all = "snake_case")]
+pub enum GeneratorConfig {
+    Resnet(ResnetGeneratorConfig),
+    Unet(UnetGeneratorConfig),
+}
+
+impl GeneratorConfig {
+    pub fn init(&self, device: &Device) -> Generator {
+        match self {
+            GeneratorConfig::Resnet(c) => Generator::Resnet(c.init(device)),
+            GeneratorConfig::Unet(c) => Generator::Unet(c.init(device)),
+        }
+    }
+
+    /// Upstream's `--netG` name of this architecture.
+    pub fn netg(&self) -> NetG {
+        match self {
+            GeneratorConfig::Resnet(c) => NetG::Resnet {
+                n_blocks: c.n_blocks,
+            },
+            GeneratorConfig::Unet(c) => NetG::Unet {
+                num_downs: c.num_downs,
+            },
+        }
+    }
+
+    /// Input sides must be multiples of this for the output to keep the input's size.
+    pub fn size_multiple(&self) -> usize {
+        match self {
+            GeneratorConfig::Resnet(_) => 4,
+            GeneratorConfig::Unet(c) => 1 << c.num_downs,
+        }
+    }
+
+    pub fn input_nc(&self) -> usize {
+        match self {
+            GeneratorConfig::Resnet(c) => c.input_nc,
+            GeneratorConfig::Unet(c) => c.input_nc,
+        }
+    }
+
+    pub fn output_nc(&self) -> usize {
+        match self {
+            GeneratorConfig::Resnet(c) => c.output_nc,
+            GeneratorConfig::Unet(c) => c.output_nc,
+        }
+    }
+
+    /// Upstream's `--netG` spelling of this architecture, plus what differs from upstream's
+    /// defaults.
+    pub fn describe(&self) -> String {
+        match self {
+            GeneratorConfig::Resnet(c) => {
+                let mut s = format!(
+                    "resnet_{}blocks (ngf {}, {}→{} channels, norm {}",
+                    c.n_blocks, c.ngf, c.input_nc, c.output_nc, c.norm
+                );
+                if c.upsampling == Upsampling::Resize {
+                    s.push_str(", nearest-resize up-sampling");
+                }
+                if c.block_naming == BlockNaming::Block {
+                    s.push_str(", `block` naming");
+                }
+                if c.use_dropout {
+                    s.push_str(", dropout");
+                }
+                s.push(')');
+                s
+            }
+            GeneratorConfig::Unet(c) => format!(
+                "unet_{} ({} downs, ngf {}, {}→{} channels, norm {})",
+                1usize << c.num_downs,
+                c.num_downs,
+                c.ngf,
+                c.input_nc,
+                c.output_nc,
+                c.norm
+            ),
+        }
+    }
+}
+
+/// A generator of either family.
+#[derive(Debug)]
+pub enum Generator {
+    Resnet(ResnetGenerator),
+    Unet(UnetGenerator),
+}
+
+impl Generator {
+    pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
+        match self {
+            Generator::Resnet(g) => g.forward(x, mode),
+            Generator::Unet(g) => g.forward(x, mode),
+        }
+    }
+}
+
+impl Params for Generator {
+    fn visit(&mut self, prefix: &str, v: &mut Visitor<'_>) {
+        match self {
+            Generator::Resnet(g) => g.visit(prefix, v),
+            Generator::Unet(g) => g.visit(prefix, v),
+        }
+    }
+}
+
+/// A network of any kind, as found in a checkpoint file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkConfig {
+    Generator(GeneratorConfig),
+    Discriminator(DiscriminatorConfig),
+}
+
+impl NetworkConfig {
+    pub fn describe(&self) -> String {
+        match self {
+            NetworkConfig::Generator(g) => format!("generator {}", g.describe()),
+            NetworkConfig::Discriminator(d) => format!("discriminator {}", d.describe()),
+        }
+    }
+}
+
+impl DiscriminatorConfig {
+    pub fn describe(&self) -> String {
+        match self {
+            DiscriminatorConfig::NLayers {
+                input_nc,
+                ndf,
+                n_layers,
+                norm,
+                ..
+            } => {
+                let name = if *n_layers == 3 {
+                    "basic (70×70 PatchGAN)".to_string()
+                } else {
+                    format!("n_layers={n_layers}")
+                };
+                format!("{name} (ndf {ndf}, {input_nc} channels, norm {norm})")
+            }
+            DiscriminatorConfig::Pixel {
+                input_nc,
+                ndf,
+                norm,
+                ..
+            } => {
+                format!("pixel (ndf {ndf}, {input_nc} channels, norm {norm})")
+            }
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! Training a CycleGAN (upstream `train.py`): epochs of [`step::train_step`] with the
+//! learning-rate schedule, loss log, sample grids and checkpoints, resumable exactly.
+//!
+//! The loop only sequences; each concern has its module: [`step`] (the iteration), [`adam`],
+//! [`pool`], [`schedule`], [`state`] (resume), [`report`] (log, samples, web page).
+
+pub mod adam;
+pub mod pool;
+pub mod report;
+pub mod schedule;
+pub mod state;
+pub mod step;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{self, CheckpointError};
+use crate::data::{DatasetOptions, Loader, LoaderConfig, UnalignedDataset};
+use crate::model::{
+    DiscriminatorConfig, GeneratorConfig, InitType, NetworkConfig, Params, init_weights,
+};
+use crate::tensors::stack;
+use adam::{Adam, AdamConfig};
+use pool::ImagePool;
+use schedule::ScheduleConfig;
+use state::Position;
+use step::{LossConfig, Networks, Optimizers, Pools, StepLosses, train_step};
+
+/// The networks to build (upstream `--netG --netD --ngf --ndf --norm --init_type ...`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// `g_a` (A→B); `g_b` is the same with input and output channels swapped.
+    pub g: GeneratorConfig,
+    /// `d_a` (judges B); `d_b` the same on A's channels.
+    pub d_a: DiscriminatorConfig,
+    pub d_b: DiscriminatorConfig,
+    pub g_b: GeneratorConfig,
+    pub init_type: InitType,
+    pub init_gain: f64,
+}
+
+/// Where outputs go and how often (upstream `--checkpoints_dir --name --*_freq`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutputConfig {
+    pub checkpoints_dir: PathBuf,
+    pub name: String,
+    pub save_latest_freq: u64,
+    pub save_epoch_freq: usize,
+    pub print_freq: u64,
+    pub display_freq: u64,
+    pub quiet: bool,
+}
+
+impl OutputConfig {
+    pub fn run_dir(&self) -> PathBuf {
+        self.checkpoints_dir.join(&self.name)
+    }
+}
+
+/// Everything a training run is made of, validated before any work starts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub data: DatasetOptions,
+    pub loader: LoaderConfig,
+    pub model: ModelConfig,
+    pub loss: LossConfig,
+    pub adam: AdamConfig,
+    pub schedule: ScheduleConfig,
+    pub pool_size: usize,
+    pub output: OutputConfig,
+    /// Stop once this many iterations are done in all, counting those before a resume.
+    pub max_steps: Option<u64>,
+    pub continue_train: bool,
+    /// A folder with `latest_net_{G_A,G_B,D_A,D_B}.{safetensors,pth}` to start from.
+    pub init_from: Option<PathBuf>,
+    pub seed: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error("{path}: {cause} (check that the folder exists, is writable and has free space)")]
+    Io {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error(
+        "loss became {value} at iteration {steps} (epoch {epoch}); stopped without saving, the last good checkpoint in {dir} is kept (try a lower --lr)"
+    )]
+    NonFinite {
+        value: String,
+        steps: u64,
+        epoch: usize,
+        dir: PathBuf,
+    },
+    #[error("--continue-train: no {} in {}; start without --continue-train", state::STATE_FILE, .0.display())]
+    NothingToResume(PathBuf),
+    #[error("--init-from {dir}: no {file}.safetensors or {file}.pth")]
+    InitMissing { dir: PathBuf, file: String },
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct TrainSummary {
+    pub position: Position,
+    pub interrupted: bool,
+    pub skipped_files: usize,
+    pub seconds_per_step: f64,
+}
+
+/// Trains as `config` says on `device`, until the last epoch, `max_steps` or `stop`.
+pub fn train(
+    config: &TrainConfig,
+    device: &Device,
+    stop: &AtomicBool,
+) -> Result<TrainSummary, TrainError> {
+    let dir = config.output.run_dir();
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |cause| TrainError::Io { path, cause }
+    };
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    write_probe(&dir)?;
+
+    let dataset = UnalignedDataset::new(&config.data)?;
+    let loader = Loader::new(dataset, config.loader)?;
+    let batches_per_epoch = loader.num_batches();
+
+    let mut nets = build_networks(&config.model, config.seed, device);
+    let mut optim = Optimizers {
+        g: Adam::new(config.adam),
+        d: Adam::new(config.adam),
+    };
+    let mut pools = Pools {
+        fake_a: ImagePool::new(config.pool_size, config.seed.wrapping_add(10)),
+        fake_b: ImagePool::new(config.pool_size, config.seed.wrapping_add(11)),
+    };
+    let mut position = Position {
+        epoch: config.schedule.epoch_count,
+        ..Position::default()
+    };
+    if config.continue_train {
+        if !dir.join(state::STATE_FILE).exists() {
+            return Err(TrainError::NothingToResume(dir));
+        }
+        position = state::load(&dir, &mut nets, &mut optim, &mut pools, device)?;
+    } else if let Some(init) = &config.init_from {
+        load_init(init, &mut nets, device)?;
+    }
+    let mut report =
+        report::Report::open(&dir, config, position, !config.continue_train).map_err(io(&dir))?;
+    report.print_start(config, &loader, &mut nets, device, position);
+
+    let mut interrupted = false;
+    let mut finished = false;
+    let mut saved_at = None;
+    let started = Instant::now();
+    let first_step = position.steps;
+    'epochs: while position.epoch <= config.schedule.last_epoch() {
+        let epoch = position.epoch;
+        let lr = config.schedule.lr_at(epoch);
+        let progress = report.epoch_bar(
+            epoch,
+            config.schedule.last_epoch(),
+            batches_per_epoch,
+            position.next_batch,
+        );
+        for batch in loader.epoch(epoch, position.next_batch) {
+            let batch = batch?;
+            let real_a = stack(&batch.real_a, device);
+            let real_b = stack(&batch.real_b, device);
+            let step_start = Instant::now();
+            let (losses, visuals) = train_step(
+                &mut nets,
+                &mut optim,
+                &mut pools,
+                real_a,
+                real_b,
+                &config.loss,
+                lr,
+            );
+            check_finite(&losses, position, epoch, &dir)?;
+            position.steps += 1;
+            position.next_batch += 1;
+            position.total_iters += config.loader.batch_size as u64;
+            let t = position.total_iters;
+            progress.inc(1);
+            progress.set_message(report::short_losses(&losses));
+            if t % config.output.print_freq == 0 {
+                report
+                    .log(position, lr, step_start.elapsed().as_secs_f64(), &losses)
+                    .map_err(io(&dir))?;
+            }
+            if t % config.output.display_freq == 0 {
+                report.samples(position, visuals).map_err(io(&dir))?;
+            }
+            let at_max = config.max_steps.is_some_and(|m| position.steps >= m);
+            if stop.load(Ordering::SeqCst) || at_max {
+                interrupted = !at_max;
+                finished = true;
+                break;
+            }
+            if t % config.output.save_latest_freq == 0 {
+                progress.suspend(|| {
+                    report.note(&format!(
+                        "saving the latest model (epoch {epoch}, total_iters {t})"
+                    ))
+                });
+                save_latest(&dir, config, &mut nets, &optim, &pools, position)?;
+                saved_at = Some(position);
+            }
+        }
+        progress.finish_and_clear();
+        if position.next_batch >= batches_per_epoch {
+            if epoch % config.output.save_epoch_freq.max(1) == 0 {
+                report.note(&format!(
+                    "saving the model at the end of epoch {epoch}, iters {}",
+                    position.total_iters
+                ));
+                save_epoch(&dir, config, &mut nets, epoch)?;
+            }
+            position.epoch += 1;
+            position.next_batch = 0;
+            save_latest(&dir, config, &mut nets, &optim, &pools, position)?;
+            saved_at = Some(position);
+        }
+        if finished {
+            break 'epochs;
+        }
+    }
+    if saved_at != Some(position) {
+        save_latest(&dir, config, &mut nets, &optim, &pools, position)?;
+    }
+    report.finish().map_err(io(&dir))?;
+    let steps_run = position.steps - first_step;
+    Ok(TrainSummary {
+        position,
+        interrupted,
+        skipped_files: loader.skipped_files(),
+        seconds_per_step: started.elapsed().as_secs_f64() / steps_run.max(1) as f64,
+    })
+}
+
+/// Builds the four networks with upstream's initialisation, each from its own seed.
+pub fn build_networks(model: &ModelConfig, seed: u64, device: &Device) -> Networks {
+    let mut nets = Networks {
+        g_a: model.g.init(device),
+        g_b: model.g_b.init(device),
+        d_a: model.d_a.init(device),
+        d_b: model.d_b.init(device),
+    };
+    let (init, gain) = (model.init_type, model.init_gain);
+    init_weights(&mut nets.g_a, init, gain, seed, device);
+    init_weights(&mut nets.g_b, init, gain, seed.wrapping_add(1), device);
+    init_weights(&mut nets.d_a, init, gain, seed.wrapping_add(2), device);
+    init_weights(&mut nets.d_b, init, gain, seed.wrapping_add(3), device);
+    nets
+}
+
+/// `--init-from`: generators are required, discriminators optional (official pretrained
+/// models ship only a generator), and whatever is missing is said.
+fn load_init(dir: &Path, nets: &mut Networks, device: &Device) -> Result<(), TrainError> {
+    let find = |name: &str| {
+        ["safetensors", "pth"]
+            .iter()
+            .map(|ext| dir.join(format!("latest_net_{name}.{ext}")))
+            .find(|p| p.exists())
+    };
+    for (name, required) in [("G_A", true), ("G_B", true), ("D_A", false), ("D_B", false)] {
+        let Some(path) = find(name) else {
+            if required {
+                return Err(TrainError::InitMissing {
+                    dir: dir.to_path_buf(),
+                    file: format!("latest_net_{name}"),
+                });
+            }
+            eprintln!(
+                "note: --init-from {}: no latest_net_{name}; {name} starts from random weights",
+                dir.display()
+            );
+            continue;
+        };
+        match name {
+            "G_A" => checkpoint::load_into(&path, &mut nets.g_a, device)?,
+            "G_B" => checkpoint::load_into(&path, &mut nets.g_b, device)?,
+            "D_A" => checkpoint::load_into(&path, &mut nets.d_a, device)?,
+            _ => checkpoint::load_into(&path, &mut nets.d_b, device)?,
+        }
+    }
+    Ok(())
+}
+
+fn check_finite(
+    losses: &StepLosses,
+    position: Position,
+    epoch: usize,
+    dir: &Path,
+) -> Result<(), TrainError> {
+    if losses.all_finite() {
+        return Ok(());
+    }
+    let value = StepLosses::NAMES
+        .iter()
+        .zip(losses.values())
+        .filter(|(_, v)| !v.is_finite())
+        .map(|(n, v)| format!("{v} in loss_{n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(TrainError::NonFinite {
+        value,
+        steps: position.steps + 1,
+        epoch,
+        dir: dir.to_path_buf(),
+    })
+}
+
+/// Fails early, before any training, when checkpoints could not be written.
+fn write_probe(dir: &Path) -> Result<(), TrainError> {
+    let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"probe")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|cause| TrainError::Io {
+            path: dir.to_path_buf(),
+            cause,
+        })
+}
+
+fn net_configs(config: &TrainConfig) -> [NetworkConfig; 4] {
+    let m = &config.model;
+    [
+        NetworkConfig::Generator(m.g.clone()),
+        NetworkConfig::Generator(m.g_b.clone()),
+        NetworkConfig::Discriminator(m.d_a.clone()),
+        NetworkConfig::Discriminator(m.d_b.clone()),
+    ]
+}
+
+fn save_nets(
+    dir: &Path,
+    prefix: &str,
+    config: &TrainConfig,
+    nets: &mut Networks,
+) -> Result<(), CheckpointError> {
+    let [g_a, g_b, d_a, d_b] = net_configs(config);
+    checkpoint::save_network(
+        &dir.join(format!("{prefix}_net_G_A.safetensors")),
+        &mut nets.g_a,
+        &g_a,
+    )?;
+    checkpoint::save_network(
+        &dir.join(format!("{prefix}_net_G_B.safetensors")),
+        &mut nets.g_b,
+        &g_b,
+    )?;
+    checkpoint::save_network(
+        &dir.join(format!("{prefix}_net_D_A.safetensors")),
+        &mut nets.d_a,
+        &d_a,
+    )?;
+    checkpoint::save_network(
+        &dir.join(format!("{prefix}_net_D_B.safetensors")),
+        &mut nets.d_b,
+        &d_b,
+    )
+}
+
+/// The resume state first (what `--continue-train` reads), then the `latest_net_*` exports.
+fn save_latest(
+    dir: &Path,
+    config: &TrainConfig,
+    nets: &mut Networks,
+    optim: &Optimizers,
+    pools: &Pools,
+    position: Position,
+) -> Result<(), CheckpointError> {
+    state::save(dir, nets, optim, pools, position)?;
+    save_nets(dir, "latest", config, nets)
+}
+
+fn save_epoch(
+    dir: &Path,
+    config: &TrainConfig,
+    nets: &mut Networks,
+    epoch: usize,
+) -> Result<(), CheckpointError> {
+    save_nets(dir, &epoch.to_string(), config, nets)
+}
+
+/// Sum of the trainable parameters of a network, for the start summary.
+pub fn count_params(net: &mut impl Params) -> usize {
+    net.num_params()
+}

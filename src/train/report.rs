@@ -1,0 +1,405 @@
+//! What a run shows and leaves behind besides checkpoints (upstream `util/visualizer.py`): the
+//! options (`opt.json`), the loss log (`loss_log.csv`), progress on the terminal, sample grids
+//! and a loss curve under `web/`, and `web/index.html` showing them.
+
+use std::fmt::Write as _;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use image::{Rgb, RgbImage};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::TrainConfig;
+use super::state::Position;
+use super::step::{Networks, StepLosses, Visuals};
+use crate::data::{ImageTensor, Loader};
+use crate::model::Params;
+use crate::tensors::unstack;
+
+const LOG_FILE: &str = "loss_log.csv";
+/// One colour per loss, in [`StepLosses::NAMES`] order.
+const COLORS: [[u8; 3]; 8] = [
+    [31, 119, 180],
+    [255, 127, 14],
+    [44, 160, 44],
+    [214, 39, 40],
+    [148, 103, 189],
+    [140, 86, 75],
+    [227, 119, 194],
+    [127, 127, 127],
+];
+
+/// The run's outputs besides checkpoints.
+pub struct Report {
+    dir: PathBuf,
+    quiet: bool,
+    /// Bars and notes are for people; logs (stderr not a terminal) get upstream's printed lines.
+    interactive: bool,
+    log: File,
+    history: Vec<(u64, [f64; 8])>,
+    samples: Vec<(String, String)>,
+}
+
+impl Report {
+    /// Opens the run's report files. A fresh run starts them anew; a resumed one keeps the log
+    /// rows up to the resumed iteration, dropping those logged after the state was saved.
+    pub fn open(
+        dir: &Path,
+        config: &TrainConfig,
+        position: Position,
+        fresh: bool,
+    ) -> io::Result<Self> {
+        fs::create_dir_all(dir.join("web").join("images"))?;
+        let json = serde_json::to_string_pretty(config).map_err(io::Error::other)?;
+        write_atomic(&dir.join("opt.json"), json.as_bytes())?;
+        let log_path = dir.join(LOG_FILE);
+        let mut history = Vec::new();
+        let mut kept = header();
+        if !fresh && let Ok(file) = File::open(&log_path) {
+            for line in BufReader::new(file).lines().skip(1) {
+                let line = line?;
+                let fields: Vec<&str> = line.split(',').collect();
+                let steps: Option<u64> = fields.get(2).and_then(|s| s.parse().ok());
+                let losses: Vec<f64> = fields
+                    .iter()
+                    .skip(5)
+                    .filter_map(|s| s.parse().ok())
+                    .collect();
+                if let (Some(steps), Ok(losses)) = (steps, <[f64; 8]>::try_from(losses))
+                    && steps <= position.steps
+                {
+                    history.push((steps, losses));
+                    kept.push_str(&line);
+                    kept.push('\n');
+                }
+            }
+        }
+        write_atomic(&log_path, kept.as_bytes())?;
+        let log = OpenOptions::new().append(true).open(&log_path)?;
+        let mut samples = Vec::new();
+        if !fresh && let Ok(entries) = fs::read_dir(dir.join("web").join("images")) {
+            let mut names: Vec<String> = entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            samples = names.into_iter().map(|n| (n.clone(), n)).collect();
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            quiet: config.output.quiet,
+            interactive: io::stderr().is_terminal(),
+            log,
+            history,
+            samples,
+        })
+    }
+
+    pub fn note(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("{message}");
+        }
+    }
+
+    pub fn print_start(
+        &self,
+        config: &TrainConfig,
+        loader: &Loader,
+        nets: &mut Networks,
+        device: &Device,
+        position: Position,
+    ) {
+        if self.quiet {
+            return;
+        }
+        let m = &config.model;
+        eprintln!("cyclegan train: {}", self.dir.display());
+        eprintln!(
+            "  data     {} A and {} B images ({} per epoch, batch {}), {} loader thread(s)",
+            loader.dataset().paths_a().len(),
+            loader.dataset().paths_b().len(),
+            loader.len(),
+            config.loader.batch_size,
+            config.loader.num_threads
+        );
+        eprintln!(
+            "  networks G_A/G_B {} ({:.3} M params each); D_A/D_B {} ({:.3} M)",
+            m.g.describe(),
+            nets.g_a.num_params() as f64 / 1e6,
+            m.d_a.describe(),
+            nets.d_a.num_params() as f64 / 1e6
+        );
+        eprintln!(
+            "  device   {device:?}, {} compute thread(s)",
+            rayon::current_num_threads()
+        );
+        eprintln!(
+            "  schedule epochs {}..={} ({:?}, lr {}), starting at epoch {} batch {} (iteration {})",
+            config.schedule.epoch_count,
+            config.schedule.last_epoch(),
+            config.schedule.policy,
+            config.schedule.lr,
+            position.epoch,
+            position.next_batch,
+            position.steps
+        );
+    }
+
+    /// A progress bar for one epoch with it/s, ETA and the current losses.
+    pub fn epoch_bar(&self, epoch: usize, last: usize, len: usize, done: usize) -> ProgressBar {
+        if self.quiet || !self.interactive {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(len as u64).with_style(
+            ProgressStyle::with_template(
+                "epoch {prefix} {bar:30} {pos}/{len} {per_sec} eta {eta} {wide_msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(format!("{epoch}/{last}"));
+        bar.set_position(done as u64);
+        bar
+    }
+
+    /// Appends a row to the loss log (and prints upstream's line when not on a terminal).
+    pub fn log(
+        &mut self,
+        p: Position,
+        lr: f64,
+        seconds: f64,
+        losses: &StepLosses,
+    ) -> io::Result<()> {
+        let mut row = format!(
+            "{},{},{},{lr:e},{seconds:.4}",
+            p.epoch, p.total_iters, p.steps
+        );
+        for v in losses.values() {
+            let _ = write!(row, ",{v:.6}");
+        }
+        writeln!(self.log, "{row}")?;
+        self.log.flush()?;
+        self.history.push((p.steps, losses.values()));
+        if !self.quiet && !self.interactive {
+            eprintln!(
+                "(epoch: {}, iters: {}, time: {seconds:.3}) {}",
+                p.epoch,
+                p.total_iters,
+                short_losses(losses)
+            );
+        }
+        Ok(())
+    }
+
+    /// Saves the sample grid of an iteration and refreshes the web page.
+    pub fn samples(&mut self, p: Position, visuals: Visuals) -> io::Result<()> {
+        let name = format!("epoch{:03}_iter{:08}.png", p.epoch, p.steps);
+        let first = |t: burn::tensor::Tensor<4>| unstack(t.narrow(0, 0, 1)).remove(0);
+        let rows = [
+            [
+                Some(visuals.real_a),
+                Some(visuals.fake_b),
+                Some(visuals.rec_a),
+                visuals.idt_b,
+            ],
+            [
+                Some(visuals.real_b),
+                Some(visuals.fake_a),
+                Some(visuals.rec_b),
+                visuals.idt_a,
+            ],
+        ];
+        let tiles: Vec<Vec<Option<ImageTensor>>> = rows
+            .into_iter()
+            .map(|r| r.into_iter().map(|t| t.map(first)).collect())
+            .collect();
+        let grid = grid(&tiles);
+        let path = self.dir.join("web").join("images").join(&name);
+        crate::data::save_png(&path, &grid).map_err(io::Error::other)?;
+        self.samples
+            .push((name, format!("epoch {}, iteration {}", p.epoch, p.steps)));
+        self.write_web()
+    }
+
+    /// Writes the loss curve and the page.
+    pub fn finish(&mut self) -> io::Result<()> {
+        self.write_web()
+    }
+
+    fn write_web(&self) -> io::Result<()> {
+        let web = self.dir.join("web");
+        if !self.history.is_empty() {
+            let plot = loss_plot(&self.history, 900, 360);
+            let tmp = web.join(".loss.png.tmp");
+            plot.save_with_format(&tmp, image::ImageFormat::Png)
+                .map_err(io::Error::other)?;
+            fs::rename(&tmp, web.join("loss.png"))?;
+        }
+        let mut html = String::from(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>cyclegan training</title>\n\
+             <style>body{font-family:sans-serif;margin:2em} img{image-rendering:pixelated;max-width:100%}\
+             .sw{display:inline-block;width:1em;height:1em;margin:0 .3em 0 1em;vertical-align:middle}</style>\n\
+             </head><body>\n",
+        );
+        let _ = writeln!(html, "<h1>{}</h1>", escape(&self.dir.display().to_string()));
+        if !self.history.is_empty() {
+            html.push_str("<h2>Losses</h2>\n<p>");
+            for (name, c) in StepLosses::NAMES.iter().zip(COLORS) {
+                let _ = write!(
+                    html,
+                    "<span class=\"sw\" style=\"background:rgb({},{},{})\"></span>{name}",
+                    c[0], c[1], c[2]
+                );
+            }
+            html.push_str("</p>\n<img src=\"loss.png\" alt=\"loss curves\">\n");
+        }
+        html.push_str("<h2>Samples</h2>\n<p>Top row: real_A, fake_B, rec_A, idt_B. Bottom row: real_B, fake_A, rec_B, idt_A.</p>\n");
+        for (file, caption) in self.samples.iter().rev() {
+            let _ = writeln!(
+                html,
+                "<figure><img src=\"images/{}\" alt=\"{}\"><figcaption>{}</figcaption></figure>",
+                escape(file),
+                escape(caption),
+                escape(caption)
+            );
+        }
+        html.push_str("</body></html>\n");
+        write_atomic(&web.join("index.html"), html.as_bytes())
+    }
+}
+
+fn header() -> String {
+    let mut h = "epoch,total_iters,steps,lr,time_s".to_string();
+    for n in StepLosses::NAMES {
+        h.push(',');
+        h.push_str(n);
+    }
+    h.push('\n');
+    h
+}
+
+/// Losses in upstream's printed order, short enough for a progress bar.
+pub fn short_losses(losses: &StepLosses) -> String {
+    StepLosses::NAMES
+        .iter()
+        .zip(losses.values())
+        .map(|(n, v)| format!("{n} {v:.3}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Lays out tiles (RGB or gray, [-1, 1]) in rows; a missing tile (identity off) stays mid-gray.
+fn grid(rows: &[Vec<Option<ImageTensor>>]) -> ImageTensor {
+    let tile = rows.iter().flatten().flatten().next();
+    let (h, w) = tile.map_or((1, 1), |t| (t.height, t.width));
+    let (n_rows, n_cols) = (rows.len(), rows.iter().map(Vec::len).max().unwrap_or(0));
+    let (gh, gw) = (n_rows * h, n_cols * w);
+    let mut data = vec![0.0f32; 3 * gh * gw];
+    for (r, row) in rows.iter().enumerate() {
+        for (c, tile) in row.iter().enumerate() {
+            let Some(t) = tile else { continue };
+            for ch in 0..3 {
+                let src = if t.channels == 1 { 0 } else { ch };
+                for y in 0..h.min(t.height) {
+                    for x in 0..w.min(t.width) {
+                        data[(ch * gh + r * h + y) * gw + c * w + x] =
+                            t.data[(src * t.height + y) * t.width + x];
+                    }
+                }
+            }
+        }
+    }
+    ImageTensor {
+        channels: 3,
+        height: gh,
+        width: gw,
+        data,
+    }
+}
+
+/// Loss curves over iterations on a white canvas, each loss scaled to the largest value.
+fn loss_plot(history: &[(u64, [f64; 8])], width: u32, height: u32) -> RgbImage {
+    let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
+    let margin = 20.0;
+    let (x0, x1) = (history[0].0 as f64, history[history.len() - 1].0 as f64);
+    let y_max = history
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .filter(|v| v.is_finite())
+        .fold(1e-9, f64::max);
+    let px = |s: u64| margin + (s as f64 - x0) / (x1 - x0).max(1.0) * (width as f64 - 2.0 * margin);
+    let py = |v: f64| height as f64 - margin - v / y_max * (height as f64 - 2.0 * margin);
+    // Axes.
+    for x in margin as u32..width - margin as u32 {
+        img.put_pixel(x, height - margin as u32, Rgb([0, 0, 0]));
+    }
+    for y in margin as u32..height - margin as u32 {
+        img.put_pixel(margin as u32, y, Rgb([0, 0, 0]));
+    }
+    for (k, color) in COLORS.iter().enumerate() {
+        let points: Vec<(f64, f64)> = history.iter().map(|(s, v)| (px(*s), py(v[k]))).collect();
+        for pair in points.windows(2) {
+            draw_line(&mut img, pair[0], pair[1], Rgb(*color));
+        }
+        if let [only] = points.as_slice() {
+            draw_line(&mut img, *only, *only, Rgb(*color));
+        }
+    }
+    img
+}
+
+fn draw_line(img: &mut RgbImage, (xa, ya): (f64, f64), (xb, yb): (f64, f64), color: Rgb<u8>) {
+    let n = ((xb - xa).abs().max((yb - ya).abs()).ceil() as usize).max(1);
+    for i in 0..=n {
+        let t = i as f64 / n as f64;
+        let (x, y) = (xa + (xb - xa) * t, ya + (yb - ya) * t);
+        if x >= 0.0 && y >= 0.0 && (x as u32) < img.width() && (y as u32) < img.height() {
+            img.put_pixel(x as u32, y as u32, color);
+        }
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Writes through a temporary file and a rename, so readers never see half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp-{}",
+        path.file_name()
+            .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned()),
+        std::process::id()
+    ));
+    fs::write(&tmp, bytes)?;
+    fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_places_tiles_and_gray_for_missing() {
+        let tile = |v: f32, c: usize| ImageTensor {
+            channels: c,
+            height: 2,
+            width: 2,
+            data: vec![v; c * 4],
+        };
+        let g = grid(&[
+            vec![Some(tile(1.0, 3)), None],
+            vec![Some(tile(-1.0, 1)), Some(tile(0.5, 3))],
+        ]);
+        assert_eq!((g.channels, g.height, g.width), (3, 4, 4));
+        let at = |ch: usize, y: usize, x: usize| g.data[(ch * 4 + y) * 4 + x];
+        assert_eq!(at(0, 0, 0), 1.0);
+        assert_eq!(at(2, 1, 3), 0.0); // missing tile: mid-gray
+        assert_eq!(at(1, 3, 0), -1.0); // gray tile repeated on every channel
+        assert_eq!(at(2, 3, 3), 0.5);
+    }
+}

@@ -1,0 +1,287 @@
+//! One CycleGAN iteration, in upstream's order (`CycleGANModel.optimize_parameters`):
+//!
+//! 1. forward: `fake_b = g_a(real_a)`, `rec_a = g_b(fake_b)`, `fake_a = g_b(real_b)`,
+//!    `rec_b = g_a(fake_a)`;
+//! 2. generators: the objective of [`crate::model::loss`] with the discriminators frozen, one
+//!    Adam step over both generators;
+//! 3. discriminators: each on its real images and on pooled, detached fakes, one Adam step over
+//!    both.
+//!
+//! Parameters live without autodiff between steps; a step attaches the networks it trains to
+//! the autodiff graph as leaves, so the frozen networks enter as constants (upstream's
+//! `set_requires_grad(False)`) and no gradient is computed for them.
+
+use burn::tensor::{Gradients, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::adam::Adam;
+use super::pool::ImagePool;
+use crate::model::loss::{GanMode, l1};
+use crate::model::{Discriminator, Generator, Mode, ParamMut, Params};
+
+/// The loss weights (upstream `--lambda_A --lambda_B --lambda_identity --gan_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LossConfig {
+    pub gan_mode: GanMode,
+    pub lambda_a: f64,
+    pub lambda_b: f64,
+    pub lambda_identity: f64,
+}
+
+/// The four networks of a CycleGAN; `g_a`: A→B, `d_a` judges B (upstream's naming).
+#[derive(Debug)]
+pub struct Networks {
+    pub g_a: Generator,
+    pub g_b: Generator,
+    pub d_a: Discriminator,
+    pub d_b: Discriminator,
+}
+
+/// The two optimisers: one over both generators, one over both discriminators.
+#[derive(Debug)]
+pub struct Optimizers {
+    pub g: Adam,
+    pub d: Adam,
+}
+
+/// The pools of generated images shown to the discriminators: `fake_a_pool` feeds `d_b`.
+#[derive(Debug)]
+pub struct Pools {
+    pub fake_a: ImagePool,
+    pub fake_b: ImagePool,
+}
+
+/// The eight losses of an iteration, named as upstream logs them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepLosses {
+    pub d_a: f64,
+    pub g_a: f64,
+    pub cycle_a: f64,
+    pub idt_a: f64,
+    pub d_b: f64,
+    pub g_b: f64,
+    pub cycle_b: f64,
+    pub idt_b: f64,
+}
+
+impl StepLosses {
+    /// Upstream's `loss_names` order, with its spelling.
+    pub const NAMES: [&'static str; 8] = [
+        "D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B",
+    ];
+
+    pub fn values(&self) -> [f64; 8] {
+        [
+            self.d_a,
+            self.g_a,
+            self.cycle_a,
+            self.idt_a,
+            self.d_b,
+            self.g_b,
+            self.cycle_b,
+            self.idt_b,
+        ]
+    }
+
+    pub fn all_finite(&self) -> bool {
+        self.values().iter().all(|v| v.is_finite())
+    }
+}
+
+/// The images of an iteration, for sample grids (upstream's `visual_names`), without autodiff.
+#[derive(Debug)]
+pub struct Visuals {
+    pub real_a: Tensor<4>,
+    pub fake_b: Tensor<4>,
+    pub rec_a: Tensor<4>,
+    pub idt_b: Option<Tensor<4>>,
+    pub real_b: Tensor<4>,
+    pub fake_a: Tensor<4>,
+    pub rec_b: Tensor<4>,
+    pub idt_a: Option<Tensor<4>>,
+}
+
+/// The generators' forward pass and objective, built on the autodiff graph of whatever
+/// networks are attached (see [`attach`]); upstream's `forward` + `backward_G` without the
+/// backward.
+pub struct GeneratorPass {
+    pub loss_g: Tensor<1>,
+    pub losses: StepLosses,
+    pub fake_b: Tensor<4>,
+    pub rec_a: Tensor<4>,
+    pub fake_a: Tensor<4>,
+    pub rec_b: Tensor<4>,
+    pub idt_a: Option<Tensor<4>>,
+    pub idt_b: Option<Tensor<4>>,
+}
+
+pub fn generator_pass(
+    nets: &Networks,
+    real_a: &Tensor<4>,
+    real_b: &Tensor<4>,
+    loss: &LossConfig,
+) -> GeneratorPass {
+    let mode = Mode::Train;
+    let mut losses = StepLosses::default();
+    let fake_b = nets.g_a.forward(real_a.clone(), mode);
+    let rec_a = nets.g_b.forward(fake_b.clone(), mode);
+    let fake_a = nets.g_b.forward(real_b.clone(), mode);
+    let rec_b = nets.g_a.forward(fake_a.clone(), mode);
+
+    let (mut idt_a, mut idt_b) = (None, None);
+    let mut loss_g = None;
+    if loss.lambda_identity > 0.0 {
+        // idt_a = G_A(B) should be B; weighted by λ_B (upstream's convention).
+        let a = nets.g_a.forward(real_b.clone(), mode);
+        let b = nets.g_b.forward(real_a.clone(), mode);
+        let loss_idt_a = l1(a.clone(), real_b.clone()) * (loss.lambda_b * loss.lambda_identity);
+        let loss_idt_b = l1(b.clone(), real_a.clone()) * (loss.lambda_a * loss.lambda_identity);
+        losses.idt_a = scalar(&loss_idt_a);
+        losses.idt_b = scalar(&loss_idt_b);
+        loss_g = Some(loss_idt_a + loss_idt_b);
+        idt_a = Some(a);
+        idt_b = Some(b);
+    }
+    let loss_g_a = loss
+        .gan_mode
+        .loss(nets.d_a.forward(fake_b.clone(), mode), true);
+    let loss_g_b = loss
+        .gan_mode
+        .loss(nets.d_b.forward(fake_a.clone(), mode), true);
+    let loss_cycle_a = l1(rec_a.clone(), real_a.clone()) * loss.lambda_a;
+    let loss_cycle_b = l1(rec_b.clone(), real_b.clone()) * loss.lambda_b;
+    losses.g_a = scalar(&loss_g_a);
+    losses.g_b = scalar(&loss_g_b);
+    losses.cycle_a = scalar(&loss_cycle_a);
+    losses.cycle_b = scalar(&loss_cycle_b);
+    // Summed in upstream's order: idt, G, cycle.
+    let rest = loss_g_a + loss_g_b + loss_cycle_a + loss_cycle_b;
+    let loss_g = match loss_g {
+        Some(idt) => idt + rest,
+        None => rest,
+    };
+    GeneratorPass {
+        loss_g,
+        losses,
+        fake_b,
+        rec_a,
+        fake_a,
+        rec_b,
+        idt_a,
+        idt_b,
+    }
+}
+
+/// Both discriminators' objectives on real images and the (pooled, detached) fakes.
+pub fn discriminator_losses(
+    nets: &Networks,
+    real_a: &Tensor<4>,
+    real_b: &Tensor<4>,
+    pooled_fake_a: Tensor<4>,
+    pooled_fake_b: Tensor<4>,
+    gan: GanMode,
+) -> (Tensor<1>, Tensor<1>) {
+    (
+        discriminator_loss(&nets.d_a, real_b.clone(), pooled_fake_b, gan),
+        discriminator_loss(&nets.d_b, real_a.clone(), pooled_fake_a, gan),
+    )
+}
+
+/// Runs one iteration on `real_a`, `real_b` (`[b, c, h, w]` in [-1, 1], without autodiff) at
+/// learning rate `lr`, updating networks, optimisers and pools in place.
+pub fn train_step(
+    nets: &mut Networks,
+    optim: &mut Optimizers,
+    pools: &mut Pools,
+    real_a: Tensor<4>,
+    real_b: Tensor<4>,
+    loss: &LossConfig,
+    lr: f64,
+) -> (StepLosses, Visuals) {
+    // Generators, with the discriminators frozen.
+    attach(&mut nets.g_a);
+    attach(&mut nets.g_b);
+    let pass = generator_pass(nets, &real_a, &real_b, loss);
+    let mut out = pass.losses;
+    // Keep the fakes' values before backward consumes their graph.
+    let (fake_b, fake_a) = (pass.fake_b.inner(), pass.fake_a.inner());
+    let grads = pass.loss_g.backward();
+    optim.g.begin_step();
+    step(&mut nets.g_a, "G_A", &grads, &mut optim.g, lr);
+    step(&mut nets.g_b, "G_B", &grads, &mut optim.g, lr);
+    drop(grads);
+
+    // Discriminators, on pooled fakes.
+    attach(&mut nets.d_a);
+    attach(&mut nets.d_b);
+    let pooled_b = pools.fake_b.query(fake_b.clone());
+    let pooled_a = pools.fake_a.query(fake_a.clone());
+    let (loss_d_a, loss_d_b) =
+        discriminator_losses(nets, &real_a, &real_b, pooled_a, pooled_b, loss.gan_mode);
+    out.d_a = scalar(&loss_d_a);
+    out.d_b = scalar(&loss_d_b);
+    // The two losses share no parameters, so one backward of their sum gives each its own.
+    let grads = (loss_d_a + loss_d_b).backward();
+    optim.d.begin_step();
+    step(&mut nets.d_a, "D_A", &grads, &mut optim.d, lr);
+    step(&mut nets.d_b, "D_B", &grads, &mut optim.d, lr);
+
+    let visuals = Visuals {
+        real_a,
+        fake_b,
+        rec_a: pass.rec_a.inner(),
+        idt_b: pass.idt_b.map(Tensor::inner),
+        real_b,
+        fake_a,
+        rec_b: pass.rec_b.inner(),
+        idt_a: pass.idt_a.map(Tensor::inner),
+    };
+    (out, visuals)
+}
+
+/// Upstream `backward_D_basic`: 0.5·(loss(d(real), real) + loss(d(fake), fake)).
+fn discriminator_loss(
+    d: &Discriminator,
+    real: Tensor<4>,
+    fake: Tensor<4>,
+    gan: GanMode,
+) -> Tensor<1> {
+    let loss_real = gan.loss(d.forward(real, Mode::Train), true);
+    let loss_fake = gan.loss(d.forward(fake, Mode::Train), false);
+    (loss_real + loss_fake) * 0.5
+}
+
+fn scalar(t: &Tensor<1>) -> f64 {
+    t.clone().inner().into_scalar::<f32>() as f64
+}
+
+/// Makes every trainable tensor of `net` an autodiff leaf that keeps its gradient.
+pub fn attach(net: &mut impl Params) {
+    net.visit("", &mut |_, p, role| {
+        if role.trainable() {
+            match p {
+                ParamMut::D1(t) => *t = t.clone().autodiff().require_grad(),
+                ParamMut::D4(t) => *t = t.clone().autodiff().require_grad(),
+            }
+        }
+    });
+}
+
+/// Steps every trainable tensor of `net` with its gradient and takes it off the graph. A
+/// parameter the loss does not reach gets a zero gradient, as PyTorch's Adam would see it after
+/// `zero_grad(set_to_none=False)`; upstream's networks have none.
+fn step(net: &mut impl Params, name: &str, grads: &Gradients, adam: &mut Adam, lr: f64) {
+    net.visit("", &mut |key, mut p, role| {
+        if !role.trainable() {
+            return;
+        }
+        let grad = match &p {
+            ParamMut::D1(t) => t.grad(grads),
+            ParamMut::D4(t) => t.grad(grads).map(|g| g.flatten(0, 3)),
+        };
+        let value = p.flat().inner();
+        let grad = grad.unwrap_or_else(|| value.zeros_like());
+        let updated = adam.update(&format!("{name}.{key}"), value, grad, lr);
+        p.set_flat(updated);
+    });
+}

@@ -1,0 +1,359 @@
+//! Training against PyTorch's recorded CycleGAN iterations (`cyclegan_step_tiny`, issue 3),
+//! with the tolerances of the fixtures' README, and exact resume.
+
+mod common;
+
+use std::path::Path;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use common::*;
+use cyclegan::checkpoint::StateDict;
+use cyclegan::model::loss::GanMode;
+use cyclegan::model::{
+    DiscriminatorConfig, GeneratorConfig, InitType, ParamMut, Params, ResnetGeneratorConfig,
+};
+use cyclegan::train::step::{LossConfig, Networks, attach, discriminator_losses, generator_pass};
+use cyclegan::train::{ModelConfig, build_networks};
+
+const LR: f64 = 2e-4;
+
+fn trace() -> StateDict {
+    read_tensors(&fixture("cyclegan_step_tiny.safetensors"))
+}
+
+fn trace_losses() -> serde_json::Value {
+    let text = std::fs::read_to_string(fixture("cyclegan_step_tiny.json")).expect("json");
+    serde_json::from_str(&text).expect("json")
+}
+
+/// `prefix.<net>.<key>` entries of the trace as one state dict per network.
+fn part(sd: &StateDict, prefix: &str, net: &str) -> StateDict {
+    let p = format!("{prefix}.{net}.");
+    sd.iter()
+        .filter_map(|(k, t)| k.strip_prefix(&p).map(|r| (r.to_string(), t.clone())))
+        .collect()
+}
+
+fn tiny_networks(device: &Device) -> Networks {
+    let g = GeneratorConfig::Resnet(ResnetGeneratorConfig::official(3, 3, 8, 2));
+    let d = DiscriminatorConfig::basic(3, 8);
+    let model = ModelConfig {
+        g: g.clone(),
+        g_b: g,
+        d_a: d.clone(),
+        d_b: d,
+        init_type: InitType::Normal,
+        init_gain: 0.02,
+    };
+    let mut nets = build_networks(&model, 0, device);
+    let sd = trace();
+    nets.g_a
+        .load_state_dict(&part(&sd, "init", "G_A"), device)
+        .expect("G_A");
+    nets.g_b
+        .load_state_dict(&part(&sd, "init", "G_B"), device)
+        .expect("G_B");
+    nets.d_a
+        .load_state_dict(&part(&sd, "init", "D_A"), device)
+        .expect("D_A");
+    nets.d_b
+        .load_state_dict(&part(&sd, "init", "D_B"), device)
+        .expect("D_B");
+    nets
+}
+
+fn image(sd: &StateDict, key: &str, device: &Device) -> Tensor<4> {
+    let t = &sd[key];
+    Tensor::from_data(TensorData::new(t.data.clone(), [1, 3, 32, 32]), device)
+}
+
+fn grads_of(
+    net: &mut impl Params,
+    grads: &burn::tensor::Gradients,
+    out: &mut Vec<(String, Vec<f32>)>,
+    name: &str,
+) {
+    net.visit("", &mut |key, p, _| {
+        let g = match p {
+            ParamMut::D1(t) => t.grad(grads).map(|g| g.into_data()),
+            ParamMut::D4(t) => t.grad(grads).map(|g| g.into_data()),
+        };
+        let g = g
+            .expect("every parameter gets a gradient")
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("f32");
+        out.push((format!("{name}.{key}"), g));
+    });
+}
+
+/// The README's gradient rule: per tensor whose largest entry is ≥ 1e-4 of the largest
+/// gradient anywhere, ‖g − g_ref‖₂ ≤ 5e-2·‖g_ref‖₂.
+fn check_gradients(ours: &[(String, Vec<f32>)], reference: &StateDict) {
+    let largest = ours
+        .iter()
+        .map(|(k, _)| {
+            reference[&format!("grad1.{k}")]
+                .data
+                .iter()
+                .fold(0f32, |m, v| m.max(v.abs()))
+        })
+        .fold(0f32, f32::max);
+    let mut checked = 0;
+    for (key, g) in ours {
+        let r = &reference[&format!("grad1.{key}")].data;
+        let peak = r.iter().fold(0f32, |m, v| m.max(v.abs()));
+        if peak < 1e-4 * largest {
+            continue;
+        }
+        checked += 1;
+        let rel = l2_diff(g, r) / l2(r);
+        assert!(rel <= 5e-2, "gradient of {key}: relative error {rel}");
+    }
+    assert!(
+        checked > 10,
+        "only {checked} gradients were large enough to check"
+    );
+}
+
+fn rel_close(ours: f64, theirs: f64, tol: f64, what: &str) {
+    let rel = (ours - theirs).abs() / theirs.abs().max(1e-12);
+    assert!(
+        rel <= tol,
+        "{what}: ours {ours}, PyTorch {theirs}, relative error {rel} > {tol}"
+    );
+}
+
+#[test]
+fn iteration_one_losses_and_gradients_match_pytorch() {
+    let device = Device::flex();
+    let sd = trace();
+    let mut nets = tiny_networks(&device);
+    let (real_a, real_b) = (image(&sd, "real_A", &device), image(&sd, "real_B", &device));
+    let loss = LossConfig {
+        gan_mode: GanMode::Lsgan,
+        lambda_a: 10.0,
+        lambda_b: 10.0,
+        lambda_identity: 0.5,
+    };
+    let expected = &trace_losses()["losses"][0];
+
+    attach(&mut nets.g_a);
+    attach(&mut nets.g_b);
+    let pass = generator_pass(&nets, &real_a, &real_b, &loss);
+    let l = pass.losses;
+    for (name, ours) in [
+        ("idt_A", l.idt_a),
+        ("idt_B", l.idt_b),
+        ("G_A", l.g_a),
+        ("G_B", l.g_b),
+        ("cycle_A", l.cycle_a),
+        ("cycle_B", l.cycle_b),
+    ] {
+        rel_close(ours, expected[name].as_f64().expect("number"), 1e-5, name);
+    }
+    let (fake_a, fake_b) = (pass.fake_a.clone().inner(), pass.fake_b.clone().inner());
+    let grads = pass.loss_g.backward();
+    let mut ours = Vec::new();
+    grads_of(&mut nets.g_a, &grads, &mut ours, "G_A");
+    grads_of(&mut nets.g_b, &grads, &mut ours, "G_B");
+    drop(grads);
+
+    // The discriminators see the fakes of the generators before their update, as upstream.
+    attach(&mut nets.d_a);
+    attach(&mut nets.d_b);
+    let (loss_d_a, loss_d_b) =
+        discriminator_losses(&nets, &real_a, &real_b, fake_a, fake_b, GanMode::Lsgan);
+    let value = |t: &Tensor<1>| t.clone().inner().into_scalar::<f32>() as f64;
+    rel_close(
+        value(&loss_d_a),
+        expected["D_A"].as_f64().expect("number"),
+        1e-5,
+        "D_A",
+    );
+    rel_close(
+        value(&loss_d_b),
+        expected["D_B"].as_f64().expect("number"),
+        1e-5,
+        "D_B",
+    );
+    let grads = (loss_d_a + loss_d_b).backward();
+    grads_of(&mut nets.d_a, &grads, &mut ours, "D_A");
+    grads_of(&mut nets.d_b, &grads, &mut ours, "D_B");
+    check_gradients(&ours, &sd);
+}
+
+/// A dataroot with the trace's two images, as `cyclegan train` reads them.
+fn trace_dataroot(dir: &Path) -> std::path::PathBuf {
+    let root = dir.join("data");
+    for (domain, name) in [("trainA", "real_A"), ("trainB", "real_B")] {
+        std::fs::create_dir_all(root.join(domain)).expect("mkdir");
+        std::fs::copy(
+            fixture(&format!("cyclegan_step_tiny.{name}.png")),
+            root.join(domain).join("1.png"),
+        )
+        .expect("copy");
+    }
+    root
+}
+
+fn train_trace(root: &Path, checkpoints: &Path, extra: &[&str]) {
+    let init = fixture("cyclegan_step_tiny.init");
+    let mut args = vec![
+        "train",
+        "--dataroot",
+        root.to_str().expect("utf-8"),
+        "--name",
+        "trace",
+        "--checkpoints-dir",
+        checkpoints.to_str().expect("utf-8"),
+        "--netG",
+        "resnet_2blocks",
+        "--ngf",
+        "8",
+        "--ndf",
+        "8",
+        "--pool-size",
+        "0",
+        "--preprocess",
+        "none",
+        "--no-flip",
+        "--serial-batches",
+        "--print-freq",
+        "1",
+        "--quiet",
+    ];
+    if !extra.contains(&"--continue-train") {
+        args.extend(["--init-from", init.to_str().expect("utf-8")]);
+    }
+    args.extend(extra);
+    assert_success(&cyclegan(&args));
+}
+
+/// Loss-log rows as (steps, [D_A, G_A, cycle_A, idt_A, D_B, G_B, cycle_B, idt_B]).
+fn loss_log(run: &Path) -> Vec<(u64, Vec<f64>)> {
+    let text = std::fs::read_to_string(run.join("loss_log.csv")).expect("loss log");
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[2].parse().expect("steps"),
+                f[5..].iter().map(|v| v.parse().expect("loss")).collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn cli_training_follows_the_pytorch_trace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = trace_dataroot(dir.path());
+    let checkpoints = dir.path().join("checkpoints");
+    train_trace(&root, &checkpoints, &["--max-steps", "1"]);
+    let run = checkpoints.join("trace");
+
+    // Weights after iteration 1: ≥ 98% within 1e-6, every one within 2·lr + 1e-6.
+    let sd = trace();
+    let (mut total, mut close) = (0usize, 0usize);
+    for net in ["G_A", "G_B", "D_A", "D_B"] {
+        let ours = read_tensors(&run.join(format!("latest_net_{net}.safetensors")));
+        let theirs = part(&sd, "after1", net);
+        assert_eq!(
+            ours.keys().collect::<Vec<_>>(),
+            theirs.keys().collect::<Vec<_>>(),
+            "{net} keys"
+        );
+        for (key, t) in &theirs {
+            for (a, b) in ours[key].data.iter().zip(&t.data) {
+                let d = (a - b).abs() as f64;
+                assert!(d <= 2.0 * LR + 1e-6, "{net}.{key}: off by {d}");
+                total += 1;
+                close += usize::from(d <= 1e-6);
+            }
+        }
+    }
+    assert!(
+        close as f64 >= 0.98 * total as f64,
+        "only {close} of {total} weights within 1e-6"
+    );
+
+    // Two more iterations by resuming: the losses of iterations 2 and 3 within 2e-2 and 1e-1.
+    train_trace(
+        &root,
+        &checkpoints,
+        &["--continue-train", "--max-steps", "3"],
+    );
+    let log = loss_log(&run);
+    assert_eq!(log.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+    let expected = trace_losses();
+    let names = [
+        "D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B",
+    ];
+    for (i, tol) in [(0usize, 1e-5), (1, 2e-2), (2, 1e-1)] {
+        for (j, name) in names.iter().enumerate() {
+            let theirs = expected["losses"][i][name].as_f64().expect("number");
+            rel_close(
+                log[i].1[j],
+                theirs,
+                tol,
+                &format!("iteration {} {name}", i + 1),
+            );
+        }
+    }
+}
+
+fn maps_run(checkpoints: &Path, extra: &[&str]) {
+    let root = maps("");
+    let mut args = vec![
+        "train",
+        "--dataroot",
+        root.to_str().expect("utf-8"),
+        "--name",
+        "resume",
+        "--checkpoints-dir",
+        checkpoints.to_str().expect("utf-8"),
+        "--netG",
+        "resnet_2blocks",
+        "--ngf",
+        "8",
+        "--ndf",
+        "8",
+        "--load-size",
+        "40",
+        "--crop-size",
+        "32",
+        "--max-dataset-size",
+        "3",
+        "--pool-size",
+        "2",
+        "--seed",
+        "5",
+        "--quiet",
+    ];
+    args.extend(extra);
+    assert_success(&cyclegan(&args));
+}
+
+#[test]
+fn resume_gives_the_same_weights_as_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let straight = dir.path().join("straight");
+    let resumed = dir.path().join("resumed");
+    maps_run(&straight, &["--max-steps", "4"]);
+    maps_run(&resumed, &["--max-steps", "2"]);
+    let g_a = resumed.join("resume").join("latest_net_G_A.safetensors");
+    let after_two = read_tensors(&g_a);
+    maps_run(&resumed, &["--continue-train", "--max-steps", "4"]);
+    assert_ne!(
+        read_tensors(&g_a),
+        after_two,
+        "the resumed run did not train"
+    );
+    for net in ["G_A", "G_B", "D_A", "D_B"] {
+        let file = format!("latest_net_{net}.safetensors");
+        let a = read_tensors(&straight.join("resume").join(&file));
+        let b = read_tensors(&resumed.join("resume").join(&file));
+        assert_eq!(a, b, "{net} differs after resuming");
+    }
+}
