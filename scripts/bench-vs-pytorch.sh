@@ -25,8 +25,8 @@ if [ -z "$python" ]; then
     fi
     python=$venv/bin/python
 fi
-bin=${CYCLEGAN_BIN:-target/release/cyclegan}
-[ -x "$bin" ] || cargo build --release
+bin=${CYCLEGAN_BIN:-target/debug/cyclegan}
+[ -x "$bin" ] || cargo build
 ref=$(dirname "$0")/bench_pytorch.py
 
 run_pair() { # what size batch

@@ -1,6 +1,7 @@
 //! Translating images with a trained generator, at any size: each image is reflect-padded to
-//! the generator's size multiple (4 for ResNets, 2^num_downs for U-Nets), translated, and
-//! cropped back, so the output has exactly the input's size.
+//! the generator's size multiple (4 for ResNets, 2^num_downs for U-Nets) and at least the
+//! smallest size the network can run on (8 for ResNets), translated, and cropped back, so the
+//! output has exactly the input's size.
 
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -46,7 +47,7 @@ impl Translator {
                 .all(|i| (i.channels, i.height, i.width) == (c, h, w))
         );
         let multiple = self.config.size_multiple();
-        let pad = Padding::to_multiple(h, w, multiple);
+        let pad = Padding::to_multiple_at_least(h, w, multiple, self.config.min_side());
         let mut data = Vec::with_capacity(images.len() * c * pad.height * pad.width);
         for image in images {
             data.extend(pad.apply(image));
@@ -119,7 +120,12 @@ pub struct Padding {
 
 impl Padding {
     pub fn to_multiple(h: usize, w: usize, multiple: usize) -> Self {
-        let up = |n: usize| n.div_ceil(multiple.max(1)) * multiple.max(1);
+        Self::to_multiple_at_least(h, w, multiple, 1)
+    }
+
+    /// [`Padding::to_multiple`], with each padded side also at least `min_side`.
+    pub fn to_multiple_at_least(h: usize, w: usize, multiple: usize, min_side: usize) -> Self {
+        let up = |n: usize| n.max(min_side).div_ceil(multiple.max(1)) * multiple.max(1);
         let (height, width) = (up(h.max(1)), up(w.max(1)));
         Self {
             top: (height - h) / 2,
@@ -203,6 +209,11 @@ mod tests {
         assert_eq!((p.top, p.left, p.height, p.width), (0, 0, 32, 32));
         let p = Padding::to_multiple(100, 7, 256);
         assert_eq!((p.height, p.width, p.top, p.left), (256, 256, 78, 124));
+        // A 6×4 image for a ResNet (multiple 4, at least 8): 8×8, split evenly.
+        let p = Padding::to_multiple_at_least(6, 4, 4, 8);
+        assert_eq!((p.height, p.width, p.top, p.left), (8, 8, 1, 2));
+        let p = Padding::to_multiple_at_least(12, 9, 4, 8);
+        assert_eq!((p.height, p.width), (12, 12));
     }
 
     #[test]

@@ -38,8 +38,125 @@ pub fn detect(sd: StateDict) -> Result<(NetworkConfig, StateDict, Vec<String>), 
     } else {
         return Err(unknown_layout(&sd));
     };
+    check_buildable(&config, &sd)?;
     let (sd, dropped) = drop_stale_norm_stats(sd, &config);
     Ok((config, sd, dropped))
+}
+
+/// The most channels any layer may have; upstream's largest networks use 512.
+pub const MAX_CHANNELS: usize = 1 << 16;
+/// The deepest U-Net (2^24-pixel sides) or PatchGAN (24 stride-2 levels) accepted.
+pub const MAX_DEPTH: usize = 24;
+
+/// Refuses an architecture that could not be built and loaded from `sd` before anything is
+/// allocated for it: a channel count of 0 or over [`MAX_CHANNELS`], a depth over
+/// [`MAX_DEPTH`], or more weights than the file holds values. A strict load needs every weight
+/// of the network in the file, so a corrupt or hostile file whose shapes (or metadata) claim an
+/// enormous network is refused here instead of exhausting memory in `init`. The weight count
+/// is a lower bound (the largest convolutions only), so no loadable checkpoint is refused.
+pub fn check_buildable(config: &NetworkConfig, sd: &StateDict) -> Result<(), CheckpointError> {
+    let refuse = |what: String| {
+        Err(CheckpointError::UnknownLayout {
+            path: Default::default(),
+            first_keys: what,
+        })
+    };
+    let (channels, depth): (&[usize], usize) = match config {
+        NetworkConfig::Generator(GeneratorConfig::Resnet(c)) => {
+            (&[c.input_nc, c.output_nc, c.ngf], 0)
+        }
+        NetworkConfig::Generator(GeneratorConfig::Unet(c)) => {
+            (&[c.input_nc, c.output_nc, c.ngf], c.num_downs)
+        }
+        NetworkConfig::Discriminator(DiscriminatorConfig::NLayers {
+            input_nc,
+            ndf,
+            n_layers,
+            ..
+        }) => (&[*input_nc, *ndf], *n_layers),
+        NetworkConfig::Discriminator(DiscriminatorConfig::Pixel { input_nc, ndf, .. }) => {
+            (&[*input_nc, *ndf], 0)
+        }
+    };
+    if let Some(c) = channels.iter().find(|&&c| c == 0 || c > MAX_CHANNELS) {
+        return refuse(format!(
+            "a layer of {c} channels (the keys' shapes are corrupt; at most {MAX_CHANNELS} are accepted)"
+        ));
+    }
+    if depth > MAX_DEPTH {
+        return refuse(format!(
+            "a network {depth} levels deep (at most {MAX_DEPTH} are accepted)"
+        ));
+    }
+    if let NetworkConfig::Generator(GeneratorConfig::Unet(c)) = config
+        && c.num_downs < UnetGeneratorConfig::MIN_DOWNS
+    {
+        return refuse(format!(
+            "a U-Net with {} levels; upstream's construction needs at least {}",
+            c.num_downs,
+            UnetGeneratorConfig::MIN_DOWNS
+        ));
+    }
+    let needed = min_weights(config);
+    let held: u128 = sd.values().map(|t| t.data.len() as u128).sum();
+    if needed > held {
+        return refuse(format!(
+            "{} needs at least {needed} weights but the file holds {held} values",
+            config.describe()
+        ));
+    }
+    Ok(())
+}
+
+/// A lower bound of a network's weight count: its convolution kernels, without biases and
+/// norms (u128 and saturating, so absurd configurations cannot overflow).
+fn min_weights(config: &NetworkConfig) -> u128 {
+    let w = |v: usize| v as u128;
+    let conv = |k: u128, a: u128, b: u128| k.saturating_mul(a).saturating_mul(b);
+    match config {
+        NetworkConfig::Generator(GeneratorConfig::Resnet(c)) => {
+            let g = w(c.ngf);
+            let inner = conv(9, 4 * g, 4 * g).saturating_mul(2 * w(c.n_blocks));
+            // Stem and head 7×7, two 3×3 down- and two up-samplings, then the blocks.
+            conv(49, w(c.input_nc), g)
+                .saturating_add(conv(49, g, w(c.output_nc)))
+                .saturating_add(conv(9, g, 2 * g).saturating_mul(2))
+                .saturating_add(conv(9, 2 * g, 4 * g).saturating_mul(2))
+                .saturating_add(inner)
+        }
+        NetworkConfig::Generator(GeneratorConfig::Unet(c)) => {
+            // The 4×4 down-convolutions: input→ngf→2ngf→4ngf→8ngf, then 8ngf→8ngf.
+            let g = w(c.ngf);
+            let deep = w(c.num_downs.saturating_sub(4));
+            conv(16, w(c.input_nc), g)
+                .saturating_add(conv(16, g, 2 * g))
+                .saturating_add(conv(16, 2 * g, 4 * g))
+                .saturating_add(conv(16, 4 * g, 8 * g))
+                .saturating_add(conv(16, 8 * g, 8 * g).saturating_mul(deep))
+        }
+        NetworkConfig::Discriminator(DiscriminatorConfig::NLayers {
+            input_nc,
+            ndf,
+            n_layers,
+            ..
+        }) => {
+            let d = w(*ndf);
+            let mut total = conv(16, w(*input_nc), d);
+            let mut mult = 1u128;
+            for n in 1..=(*n_layers).min(MAX_DEPTH) {
+                let next = 1u128 << n.min(3);
+                total = total.saturating_add(conv(16, d * mult, d * next));
+                mult = next;
+            }
+            total.saturating_add(conv(16, d * mult, 1))
+        }
+        NetworkConfig::Discriminator(DiscriminatorConfig::Pixel { input_nc, ndf, .. }) => {
+            let d = w(*ndf);
+            conv(1, w(*input_nc), d)
+                .saturating_add(conv(1, d, 2 * d))
+                .saturating_add(conv(1, 2 * d, 1))
+        }
+    }
 }
 
 fn unknown_layout(sd: &StateDict) -> CheckpointError {

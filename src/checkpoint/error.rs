@@ -50,7 +50,7 @@ pub enum CheckpointError {
     NotAStateDict { path: PathBuf, what: String },
 
     #[error(
-        "{}the checkpoint does not fit the network: missing [{missing}]; unexpected [{unexpected}]; wrong shape [{mismatched}] (check --netG/--ngf/--norm, or let the architecture be detected)",
+        "{}the checkpoint does not fit the network: missing [{missing}]; unexpected [{unexpected}]; wrong shape [{mismatched}] (check --netG/--ngf/--norm/--input-nc/--output-nc, or let the architecture be detected)",
         at(path)
     )]
     LayoutMismatch {

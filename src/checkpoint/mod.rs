@@ -46,6 +46,8 @@ pub fn load(path: &Path) -> Result<LoadedCheckpoint, CheckpointError> {
         .get(CONFIG_METADATA_KEY)
         .and_then(|json| serde_json::from_str(json).ok())
         .unwrap_or(detected);
+    // The metadata is as untrusted as the keys: it must not claim a network the file cannot fill.
+    detect::check_buildable(&config, &state_dict).map_err(|e| e.with_path(path))?;
     Ok(LoadedCheckpoint {
         config,
         state_dict,

@@ -8,7 +8,8 @@ use std::time::Instant;
 use burn::tensor::{Distribution, Tensor};
 use clap::{Args, ValueEnum};
 
-use super::DeviceArgs;
+use super::{DeviceArgs, UsageError};
+use crate::data::{DatasetOptions, Loader, LoaderConfig, UnalignedDataset, measure_throughput};
 use crate::model::loss::GanMode;
 use crate::model::{DiscriminatorConfig, GeneratorConfig, InitType, Mode, ResnetGeneratorConfig};
 use crate::train::ModelConfig;
@@ -19,9 +20,14 @@ use crate::train::step::{LossConfig, Optimizers, Pools, train_step};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum What {
+    /// One generator forward (no gradients).
     Forward,
+    /// One full CycleGAN iteration (pool size 0, as bench_pytorch.py).
     Train,
+    /// Forward and train.
     Both,
+    /// The data loader alone on --dataroot: decode, resize to --load-size, crop, flip.
+    Loader,
 }
 
 #[derive(Debug, Args)]
@@ -45,6 +51,15 @@ pub struct BenchArgs {
     /// One JSON line with the keys of bench_pytorch.py.
     #[arg(long)]
     pub json: bool,
+    /// With `--what loader`: the dataset folder (trainA/, trainB/).
+    #[arg(long)]
+    pub dataroot: Option<std::path::PathBuf>,
+    /// With `--what loader`: resize side before cropping to --size.
+    #[arg(long = "load-size", default_value_t = 286)]
+    pub load_size: usize,
+    /// With `--what loader`: decoding threads.
+    #[arg(long = "num-threads", default_value_t = 4)]
+    pub num_threads: usize,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -62,6 +77,39 @@ fn median_time(iters: usize, mut f: impl FnMut()) -> f64 {
     times[times.len() / 2]
 }
 
+/// Images per second of the loader alone, one epoch of up to 200 batches.
+fn loader(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    let Some(dataroot) = &args.dataroot else {
+        return Err(UsageError(
+            "--what loader needs --dataroot (a folder with trainA/ and trainB/)".into(),
+        )
+        .into());
+    };
+    let options = DatasetOptions {
+        load_size: args.load_size,
+        crop_size: args.size,
+        ..DatasetOptions::new(dataroot)
+    };
+    let dataset = UnalignedDataset::new(&options)?;
+    let config = LoaderConfig {
+        batch_size: args.batch_size,
+        num_threads: args.num_threads,
+        ..LoaderConfig::default()
+    };
+    let loader = Loader::new(dataset, config)?;
+    let t = measure_throughput(&loader, 1, 200)?;
+    let json = serde_json::json!({
+        "what": "loader",
+        "load_size": args.load_size,
+        "crop_size": args.size,
+        "num_threads": args.num_threads,
+        "images": t.images,
+        "images_per_s": t.images_per_second(),
+    });
+    println!("{json}");
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Peak resident memory of this process, from the kernel's high-water mark.
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -71,6 +119,9 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.what == What::Loader {
+        return loader(args);
+    }
     let device = args.device.setup()?;
     let g = GeneratorConfig::Resnet(ResnetGeneratorConfig::official(
         3,

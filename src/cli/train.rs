@@ -276,7 +276,7 @@ impl TryFrom<&TrainArgs> for TrainConfig {
                 ));
             }
             let side = 1usize << num_downs;
-            if a.preprocess.crops() && a.crop_size % side != 0 {
+            if a.preprocess.crops() && !a.crop_size.is_multiple_of(side) {
                 return fail(format!(
                     "--netG {netg} needs --crop-size a multiple of {side}"
                 ));
@@ -301,6 +301,19 @@ impl TryFrom<&TrainArgs> for TrainConfig {
             init_type: a.init_type,
             init_gain: a.init_gain,
         };
+        // Crops the networks cannot run on would panic inside a layer at the first step.
+        if a.preprocess.crops() {
+            let (multiple, min) = (model.g.size_multiple(), model.min_side());
+            if a.crop_size < min || !a.crop_size.is_multiple_of(multiple) {
+                return fail(format!(
+                    "--netG {netg} with --netD {} needs --crop-size a multiple of {multiple} and at least {min}, not {}",
+                    a.net_d
+                        .to_possible_value()
+                        .map_or_else(String::new, |v| v.get_name().to_string()),
+                    a.crop_size
+                ));
+            }
+        }
         Ok(TrainConfig {
             data: DatasetOptions {
                 dataroot: a.dataroot.clone(),

@@ -78,6 +78,21 @@ impl DiscriminatorConfig {
         }
     }
 
+    /// The smallest input side the discriminator runs on. An `n_layers` PatchGAN halves the side
+    /// (rounding down) with its stride-2 4×4 convolutions (`n_layers` of them, at least one) and
+    /// takes 1 off with each stride-1 4×4 one after them (two, or one when `n_layers` is 0),
+    /// leaving at least one patch.
+    pub fn min_side(&self) -> usize {
+        match *self {
+            DiscriminatorConfig::NLayers { n_layers, .. } => {
+                let halvings = n_layers.clamp(1, 40) as u32;
+                let stride1 = if n_layers == 0 { 1 } else { 2 };
+                (stride1 + 1) << halvings
+            }
+            DiscriminatorConfig::Pixel { .. } => 1,
+        }
+    }
+
     pub fn init(&self, device: &Device) -> Discriminator {
         let mut layers = Vec::new();
         let prefix;
@@ -104,7 +119,8 @@ impl DiscriminatorConfig {
                 let mut index = 2;
                 for n in 1..=n_layers {
                     let prev = mult;
-                    mult = (1 << n).min(8);
+                    // min(2^n, 8), without shifting past the width for absurd n_layers.
+                    mult = 1 << n.min(3);
                     // The last level keeps stride 1 to widen the receptive field to 70×70.
                     let stride = if n == n_layers { 1 } else { 2 };
                     let channels = [ndf * prev, ndf * mult];

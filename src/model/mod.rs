@@ -59,6 +59,15 @@ impl GeneratorConfig {
         }
     }
 
+    /// The smallest side the generator runs on. A ResNet reflect-pads its quarter-size features
+    /// by 1, which needs 2 pixels there, so 8 at the input; a U-Net needs one full multiple.
+    pub fn min_side(&self) -> usize {
+        match self {
+            GeneratorConfig::Resnet(_) => 8,
+            GeneratorConfig::Unet(_) => self.size_multiple(),
+        }
+    }
+
     pub fn input_nc(&self) -> usize {
         match self {
             GeneratorConfig::Resnet(c) => c.input_nc,
@@ -107,8 +116,10 @@ impl GeneratorConfig {
     }
 }
 
-/// A generator of either family.
+/// A generator of either family. Few of these exist, each holding megabytes of tensors, so the
+/// variants' size difference does not matter.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Generator {
     Resnet(ResnetGenerator),
     Unet(UnetGenerator),
@@ -175,5 +186,56 @@ impl DiscriminatorConfig {
                 format!("pixel (ndf {ndf}, {input_nc} channels, norm {norm})")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Distribution, Tensor};
+
+    use super::*;
+
+    /// Upstream's `print_networks` reports 11.378 M for `resnet_9blocks` and 2.765 M for the
+    /// `basic` PatchGAN; counted layer by layer these are 11 378 179 and 2 764 737.
+    #[test]
+    fn parameter_counts_match_upstream() {
+        let device = Device::flex();
+        let mut g = GeneratorConfig::Resnet(ResnetGeneratorConfig::resnet_9blocks()).init(&device);
+        assert_eq!(g.num_params(), 11_378_179);
+        let mut d = DiscriminatorConfig::basic(3, 64).init(&device);
+        assert_eq!(d.num_params(), 2_764_737);
+        // pix2pix's unet_256 with its batch norm (no conv biases): 54.414 M upstream, 54 413 955
+        // counted; the running statistics are buffers, not parameters.
+        let batch = UnetGeneratorConfig {
+            norm: NormKind::Batch,
+            use_bias: false,
+            ..UnetGeneratorConfig::unet_256()
+        };
+        let mut u = GeneratorConfig::Unet(batch).init(&device);
+        assert_eq!(u.num_params(), 54_413_955);
+    }
+
+    #[test]
+    fn presets_keep_the_input_size() {
+        let device = Device::flex();
+        let x =
+            |side: usize| Tensor::<4>::random([1, 3, side, side], Distribution::Default, &device);
+        let small_resnet = ResnetGeneratorConfig {
+            ngf: 4,
+            ..ResnetGeneratorConfig::resnet_6blocks()
+        };
+        let g = GeneratorConfig::Resnet(small_resnet).init(&device);
+        assert_eq!(g.forward(x(36), Mode::Eval).dims(), [1, 3, 36, 36]);
+        let small_unet = UnetGeneratorConfig {
+            ngf: 2,
+            ..UnetGeneratorConfig::unet_128()
+        };
+        let u = GeneratorConfig::Unet(small_unet).init(&device);
+        assert_eq!(u.forward(x(128), Mode::Eval).dims(), [1, 3, 128, 128]);
+        // The 70×70 PatchGAN maps 64×64 to 6×6 patches (h/8 − 2).
+        let d = DiscriminatorConfig::basic(3, 4).init(&device);
+        assert_eq!(d.forward(x(64), Mode::Eval).dims(), [1, 1, 6, 6]);
+        let p = DiscriminatorConfig::pixel(3, 4).init(&device);
+        assert_eq!(p.forward(x(16), Mode::Eval).dims(), [1, 1, 16, 16]);
     }
 }

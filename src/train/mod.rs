@@ -55,6 +55,21 @@ pub struct OutputConfig {
     pub quiet: bool,
 }
 
+impl ModelConfig {
+    /// The smallest image side all four networks run on.
+    pub fn min_side(&self) -> usize {
+        [
+            self.g.min_side(),
+            self.g_b.min_side(),
+            self.d_a.min_side(),
+            self.d_b.min_side(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(1)
+    }
+}
+
 impl OutputConfig {
     pub fn run_dir(&self) -> PathBuf {
         self.checkpoints_dir.join(&self.name)
@@ -99,6 +114,16 @@ pub enum TrainError {
         steps: u64,
         epoch: usize,
         dir: PathBuf,
+    },
+    #[error(
+        "{path}: preprocessed to {height}×{width}, but the networks need sides that are multiples of {multiple} and at least {min} (use a larger --load-size/--crop-size or --preprocess resize_and_crop)"
+    )]
+    ImageTooSmall {
+        path: PathBuf,
+        height: usize,
+        width: usize,
+        multiple: usize,
+        min: usize,
     },
     #[error("--continue-train: no {} in {}; start without --continue-train", state::STATE_FILE, .0.display())]
     NothingToResume(PathBuf),
@@ -151,19 +176,26 @@ pub fn train(
             return Err(TrainError::NothingToResume(dir));
         }
         position = state::load(&dir, &mut nets, &mut optim, &mut pools, device)?;
-    } else if let Some(init) = &config.init_from {
-        load_init(init, &mut nets, device)?;
+    } else {
+        if let Some(init) = &config.init_from {
+            load_init(init, &mut nets, device)?;
+        }
+        // A checkpoint exists from the first moment, so a run killed at any point can be
+        // resumed with --continue-train and always leaves a loadable latest_net_*.
+        save_latest(&dir, config, &mut nets, &optim, &pools, position)?;
     }
     let mut report =
         report::Report::open(&dir, config, position, !config.continue_train).map_err(io(&dir))?;
     report.print_start(config, &loader, &mut nets, device, position);
 
     let mut interrupted = false;
-    let mut finished = false;
+    // A run resumed at --max-steps has nothing left to do (a run killed after its last save):
+    // without this it would train one step more than the run it continues.
+    let mut finished = config.max_steps.is_some_and(|m| position.steps >= m);
     let mut saved_at = None;
     let started = Instant::now();
     let first_step = position.steps;
-    'epochs: while position.epoch <= config.schedule.last_epoch() {
+    'epochs: while !finished && position.epoch <= config.schedule.last_epoch() {
         let epoch = position.epoch;
         let lr = config.schedule.lr_at(epoch);
         let progress = report.epoch_bar(
@@ -174,6 +206,7 @@ pub fn train(
         );
         for batch in loader.epoch(epoch, position.next_batch) {
             let batch = batch?;
+            check_sizes(&batch, &config.model)?;
             let real_a = stack(&batch.real_a, device);
             let real_b = stack(&batch.real_b, device);
             let step_start = Instant::now();
@@ -193,12 +226,12 @@ pub fn train(
             let t = position.total_iters;
             progress.inc(1);
             progress.set_message(report::short_losses(&losses));
-            if t % config.output.print_freq == 0 {
+            if t.is_multiple_of(config.output.print_freq) {
                 report
                     .log(position, lr, step_start.elapsed().as_secs_f64(), &losses)
                     .map_err(io(&dir))?;
             }
-            if t % config.output.display_freq == 0 {
+            if t.is_multiple_of(config.output.display_freq) {
                 report.samples(position, visuals).map_err(io(&dir))?;
             }
             let at_max = config.max_steps.is_some_and(|m| position.steps >= m);
@@ -207,7 +240,7 @@ pub fn train(
                 finished = true;
                 break;
             }
-            if t % config.output.save_latest_freq == 0 {
+            if t.is_multiple_of(config.output.save_latest_freq) {
                 progress.suspend(|| {
                     report.note(&format!(
                         "saving the latest model (epoch {epoch}, total_iters {t})"
@@ -219,7 +252,7 @@ pub fn train(
         }
         progress.finish_and_clear();
         if position.next_batch >= batches_per_epoch {
-            if epoch % config.output.save_epoch_freq.max(1) == 0 {
+            if epoch.is_multiple_of(config.output.save_epoch_freq.max(1)) {
                 report.note(&format!(
                     "saving the model at the end of epoch {epoch}, iters {}",
                     position.total_iters
@@ -321,8 +354,42 @@ fn check_finite(
     })
 }
 
-/// Fails early, before any training, when checkpoints could not be written.
+/// Image sizes come from the files with `--preprocess none`/`scale_width`: one the networks
+/// cannot run on is an error naming it, not a panic inside a layer.
+fn check_sizes(batch: &crate::data::Batch, model: &ModelConfig) -> Result<(), TrainError> {
+    let (multiple, min) = (model.g.size_multiple(), model.min_side());
+    let images = batch
+        .real_a
+        .iter()
+        .zip(&batch.paths_a)
+        .chain(batch.real_b.iter().zip(&batch.paths_b));
+    for (image, path) in images {
+        let fits = |side: usize| side >= min && side.is_multiple_of(multiple);
+        if !fits(image.height) || !fits(image.width) {
+            return Err(TrainError::ImageTooSmall {
+                path: path.clone(),
+                height: image.height,
+                width: image.width,
+                multiple,
+                min,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Fails early, before any training, when checkpoints could not be written, and clears the
+/// temporary files of writes a killed run left unfinished (never read: every write renames a
+/// complete temporary into place).
 fn write_probe(dir: &Path) -> Result<(), TrainError> {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().contains(".tmp-") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
     let probe = dir.join(format!(".write-probe-{}", std::process::id()));
     std::fs::write(&probe, b"probe")
         .and_then(|()| std::fs::remove_file(&probe))
