@@ -110,3 +110,99 @@ fn normal(rng: &mut ChaCha8Rng) -> f64 {
     let u2: f64 = rng.r#gen();
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::Device;
+
+    use super::*;
+    use crate::model::{DiscriminatorConfig, ParamMut};
+
+    /// Every convolution weight of a discriminator (ndf 32) with its shape.
+    fn conv_weights(init: InitType, gain: f64) -> Vec<(Vec<usize>, Vec<f32>)> {
+        let device = Device::flex();
+        let mut d = DiscriminatorConfig::basic(3, 32).init(&device);
+        init_weights(&mut d, init, gain, 7, &device);
+        let mut out = Vec::new();
+        d.visit("", &mut |_, p, role| {
+            if role == ParamRole::Conv {
+                let data = p
+                    .flat()
+                    .into_data()
+                    .convert::<f32>()
+                    .try_into_vec::<f32>()
+                    .expect("f32");
+                out.push((p.shape(), data));
+            }
+            if role == ParamRole::Bias
+                && let ParamMut::D1(b) = p
+            {
+                let v = b
+                    .clone()
+                    .into_data()
+                    .convert::<f32>()
+                    .try_into_vec::<f32>()
+                    .expect("f32");
+                assert!(v.iter().all(|x| *x == 0.0), "biases start at zero");
+            }
+        });
+        out
+    }
+
+    fn std(v: &[f32]) -> f64 {
+        let n = v.len() as f64;
+        let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+        (v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n).sqrt()
+    }
+
+    #[test]
+    fn normal_xavier_kaiming_have_their_standard_deviations() {
+        // The 128→256 4×4 convolution: fan_in 2048, fan_out 4096, 524 288 draws.
+        let pick = |w: &[(Vec<usize>, Vec<f32>)]| {
+            w.iter()
+                .find(|(s, _)| s[..2] == [256, 128])
+                .expect("conv")
+                .1
+                .clone()
+        };
+        let close = |got: f64, want: f64| (got / want - 1.0).abs() < 0.01;
+        assert!(close(
+            std(&pick(&conv_weights(InitType::Normal, 0.02))),
+            0.02
+        ));
+        let xavier = 0.02 * (2.0f64 / (2048.0 + 4096.0)).sqrt();
+        assert!(close(
+            std(&pick(&conv_weights(InitType::Xavier, 0.02))),
+            xavier
+        ));
+        let kaiming = (2.0f64 / 2048.0).sqrt();
+        assert!(close(
+            std(&pick(&conv_weights(InitType::Kaiming, 0.02))),
+            kaiming
+        ));
+    }
+
+    #[test]
+    fn orthogonal_rows_are_orthonormal_times_gain() {
+        for (shape, w) in conv_weights(InitType::Orthogonal, 0.5) {
+            let rows = shape[0];
+            let cols = w.len() / rows;
+            // With fewer rows than columns the rows are orthogonal, each of norm `gain`.
+            if rows > cols {
+                continue;
+            }
+            for i in 0..rows.min(8) {
+                for j in 0..rows.min(8) {
+                    let dot: f64 = (0..cols)
+                        .map(|k| w[i * cols + k] as f64 * w[j * cols + k] as f64)
+                        .sum();
+                    let want = if i == j { 0.25 } else { 0.0 };
+                    assert!(
+                        (dot - want).abs() < 1e-4,
+                        "{shape:?}: row {i}·row {j} = {dot}"
+                    );
+                }
+            }
+        }
+    }
+}
