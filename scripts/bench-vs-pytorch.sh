@@ -26,7 +26,7 @@ if [ -z "$python" ]; then
     python=$venv/bin/python
 fi
 bin=${CYCLEGAN_BIN:-target/debug/cyclegan}
-[ -x "$bin" ] || cargo build
+[ -x "$bin" ] || cargo build --all-targets
 ref=$(dirname "$0")/bench_pytorch.py
 
 run_pair() { # what size batch

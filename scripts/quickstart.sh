@@ -3,7 +3,8 @@
 # samples/maps (aerial photo ↔ map, 128×128), then translate the test photos into maps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build   # the dev profile optimises everything (Cargo.toml) and shares its build with the tests
+# --all-targets builds with the same features as `cargo test`, so the two share one build of burn
+cargo build --all-targets
 bin=target/debug/cyclegan
 $bin train --dataroot samples/maps --name quickstart --netG resnet_6blocks --ngf 16 --ndf 16 \
     --load-size 72 --crop-size 64 --n-epochs 4 --n-epochs-decay 4 --pool-size 8 \
