@@ -24,6 +24,8 @@
 
 mod common;
 
+use common::bomb_png;
+
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::{Cursor, Read, Write};
@@ -329,46 +331,6 @@ fn encode(img: image::DynamicImage, format: image::ImageFormat) -> Vec<u8> {
     img.write_to(&mut Cursor::new(&mut out), format)
         .expect("encode");
     out
-}
-
-/// A PNG whose header claims `w`×`h` over a few bytes of data.
-fn bomb_png(w: u32, h: u32) -> Vec<u8> {
-    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
-        out.extend((data.len() as u32).to_be_bytes());
-        let start = out.len();
-        out.extend(kind);
-        out.extend(data);
-        let crc = crc32(&out[start..]);
-        out.extend(crc.to_be_bytes());
-    }
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::new();
-    ihdr.extend(w.to_be_bytes());
-    ihdr.extend(h.to_be_bytes());
-    ihdr.extend([8, 2, 0, 0, 0]);
-    chunk(&mut out, b"IHDR", &ihdr);
-    chunk(
-        &mut out,
-        b"IDAT",
-        &[0x78, 0x9c, 0x63, 0x60, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01],
-    );
-    chunk(&mut out, b"IEND", &[]);
-    out
-}
-
-fn crc32(b: &[u8]) -> u32 {
-    let mut c = !0u32;
-    for &x in b {
-        c ^= u32::from(x);
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-        }
-    }
-    !c
 }
 
 fn seeds(target: Target) -> Vec<Seed> {

@@ -14,29 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_success, cyclegan, maps};
+use common::{assert_success, copy_images, cyclegan};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// Copies the first `n` images of a maps split into `dir` (research-only data: copies live in
-/// temporary folders only).
-fn copy_images(split: &str, dir: &Path, n: usize) -> Vec<PathBuf> {
-    std::fs::create_dir_all(dir).expect("create folder");
-    let mut names: Vec<_> = std::fs::read_dir(maps(split))
-        .expect("../shared/data/maps")
-        .map(|e| e.expect("entry").file_name())
-        .collect();
-    names.sort();
-    names
-        .iter()
-        .take(n)
-        .map(|name| {
-            let to = dir.join(name);
-            std::fs::copy(maps(split).join(name), &to).expect("copy");
-            to
-        })
-        .collect()
-}
 
 /// The `src` of every `<img>` tag, in order (the page is ours: attributes are double-quoted).
 fn img_sources(html: &str) -> Vec<String> {

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use common::{assert_success, cyclegan, maps, read_tensors};
+use common::{assert_success, bomb_png, copy_images, cyclegan, read_tensors};
 use cyclegan::checkpoint::safetensors_io::read_safetensors;
 use cyclegan::data::image_io::{DEFAULT_MAX_PIXELS, decode_rgb8};
 
@@ -80,30 +80,11 @@ fn run(args: &[String]) -> Output {
     cyclegan(&args)
 }
 
-/// The first `n` images of a maps split, copied into `dir`.
-fn copy_real(split: &str, dir: &Path, n: usize) -> Vec<PathBuf> {
-    std::fs::create_dir_all(dir).expect("create folder");
-    let mut names: Vec<_> = std::fs::read_dir(maps(split))
-        .expect("../shared/data/maps")
-        .map(|e| e.expect("entry").file_name())
-        .collect();
-    names.sort();
-    names
-        .iter()
-        .take(n)
-        .map(|name| {
-            let to = dir.join(name);
-            std::fs::copy(maps(split).join(name), &to).expect("copy");
-            to
-        })
-        .collect()
-}
-
 /// trainA/ and trainB/ with `n` real images each.
 fn tiny_dataset(root: &Path, n: usize) -> PathBuf {
     let data = root.join("data");
-    copy_real("trainA", &data.join("trainA"), n);
-    copy_real("trainB", &data.join("trainB"), n);
+    copy_images("trainA", &data.join("trainA"), n);
+    copy_images("trainB", &data.join("trainB"), n);
     data
 }
 
@@ -136,45 +117,6 @@ fn assert_no_temporaries(dir: &Path) {
 // 1. Bad files among good ones.
 // ---------------------------------------------------------------------------------------------
 
-/// A PNG whose header claims `w`×`h` over a few bytes of data (a decompression bomb).
-fn bomb_png(w: u32, h: u32) -> Vec<u8> {
-    fn crc32(b: &[u8]) -> u32 {
-        let mut c = !0u32;
-        for &x in b {
-            c ^= u32::from(x);
-            for _ in 0..8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-            }
-        }
-        !c
-    }
-    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
-        out.extend((data.len() as u32).to_be_bytes());
-        let start = out.len();
-        out.extend(kind);
-        out.extend(data);
-        let crc = crc32(&out[start..]);
-        out.extend(crc.to_be_bytes());
-    }
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::new();
-    ihdr.extend(w.to_be_bytes());
-    ihdr.extend(h.to_be_bytes());
-    ihdr.extend([8, 2, 0, 0, 0]);
-    chunk(&mut out, b"IHDR", &ihdr);
-    chunk(
-        &mut out,
-        b"IDAT",
-        &[0x78, 0x9c, 0x63, 0x60, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01],
-    );
-    chunk(&mut out, b"IEND", &[]);
-    out
-}
-
 fn encoded(img: image::DynamicImage, format: image::ImageFormat) -> Vec<u8> {
     let mut out = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut out), format)
@@ -191,7 +133,7 @@ struct Salted {
 
 /// Names sort bad (`00_`) < odd (`05_`) < real (digits ≥ 1) < bad in B (`zz_`).
 fn salt_a(dir: &Path) -> Salted {
-    let real = copy_real("trainA", dir, 4);
+    let real = copy_images("trainA", dir, 4);
     let jpeg = std::fs::read(&real[0]).expect("read");
     let photo = image::open(&real[1]).expect("a real image").resize_exact(
         48,
@@ -299,7 +241,7 @@ fn training_skips_exactly_the_unreadable_files_and_uses_the_odd_ones() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let data = tmp.path().join("data");
     let a = salt_a(&data.join("trainA"));
-    copy_real("trainB", &data.join("trainB"), 4);
+    copy_images("trainB", &data.join("trainB"), 4);
     let bad_b = [
         data.join("trainB/zz_zero_bytes.jpg"),
         data.join("trainB/zz_text.jpg"),
@@ -367,7 +309,7 @@ fn training_skips_exactly_the_unreadable_files_and_uses_the_odd_ones() {
 
     // A folder with nothing readable is an error, not an endless search.
     let only_bad = tmp.path().join("only_bad");
-    copy_real("trainA", &only_bad.join("trainA"), 2);
+    copy_images("trainA", &only_bad.join("trainA"), 2);
     std::fs::create_dir_all(only_bad.join("trainB")).expect("mkdir");
     for p in &bad_b {
         std::fs::copy(p, only_bad.join("trainB").join(file_name(p))).expect("copy");
@@ -801,7 +743,7 @@ fn cli_misuse_exits_2_with_one_line_naming_the_fix() {
     assert!(stderr(&out).starts_with("error: ") && stderr(&out).contains("--dataroot"));
 
     let empty = tmp.path().join("empty");
-    copy_real("trainA", &empty.join("trainA"), 1);
+    copy_images("trainA", &empty.join("trainA"), 1);
     std::fs::create_dir_all(empty.join("trainB")).expect("mkdir");
     assert_usage_error(
         &run(&train_args(&empty, &ck, "misuse", &[])),

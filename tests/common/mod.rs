@@ -76,3 +76,62 @@ pub fn png_pixels(path: &Path) -> (u32, u32, Vec<u8>) {
         .to_rgb8();
     (img.width(), img.height(), img.into_raw())
 }
+
+/// The first `n` images of a maps split, copied into `dir` (research-only data: copies live
+/// in temporary folders only).
+pub fn copy_images(split: &str, dir: &Path, n: usize) -> Vec<PathBuf> {
+    std::fs::create_dir_all(dir).expect("create folder");
+    let mut names: Vec<_> = std::fs::read_dir(maps(split))
+        .expect("../shared/data/maps")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .take(n)
+        .map(|name| {
+            let to = dir.join(name);
+            std::fs::copy(maps(split).join(name), &to).expect("copy");
+            to
+        })
+        .collect()
+}
+
+/// A PNG whose header claims `w`×`h` over a few bytes of data (a decompression bomb).
+pub fn bomb_png(w: u32, h: u32) -> Vec<u8> {
+    fn crc32(b: &[u8]) -> u32 {
+        let mut c = !0u32;
+        for &x in b {
+            c ^= u32::from(x);
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend((data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend(kind);
+        out.extend(data);
+        let crc = crc32(&out[start..]);
+        out.extend(crc.to_be_bytes());
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(
+        &mut out,
+        b"IDAT",
+        &[0x78, 0x9c, 0x63, 0x60, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01],
+    );
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
