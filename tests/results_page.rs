@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_success, copy_images, cyclegan};
+use common::{SMALL_RUN, assert_success, copy_images, cyclegan};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -41,30 +41,19 @@ fn results_page_shows_every_image() {
     let results = tmp.path().join("results");
     let s = |p: &Path| p.to_str().expect("utf-8 path").to_string();
 
-    let out = cyclegan(&[
+    let (data_arg, checkpoints_arg) = (s(&data), s(&checkpoints));
+    let mut train = vec![
         "train",
         "--dataroot",
-        &s(&data),
+        &data_arg,
         "--name",
         "page",
         "--checkpoints-dir",
-        &s(&checkpoints),
-        "--netG",
-        "resnet_2blocks",
-        "--ngf",
-        "8",
-        "--ndf",
-        "8",
-        "--load-size",
-        "40",
-        "--crop-size",
-        "32",
-        "--num-threads",
-        "2",
-        "--max-steps",
-        "2",
-        "-q",
-    ]);
+        &checkpoints_arg,
+    ];
+    train.extend(SMALL_RUN);
+    train.extend(["--max-steps", "2", "-q"]);
+    let out = cyclegan(&train);
     assert_success(&out);
     let out = cyclegan(&[
         "test",

@@ -26,25 +26,9 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use common::{assert_success, bomb_png, copy_images, cyclegan, read_tensors};
+use common::{SMALL_RUN, assert_success, bomb_png, copy_images, cyclegan, read_tensors};
 use cyclegan::checkpoint::safetensors_io::read_safetensors;
 use cyclegan::data::image_io::{DEFAULT_MAX_PIXELS, decode_rgb8};
-
-/// Small networks on 32×32 crops: a step takes a fraction of a second on one core.
-const SMALL: [&str; 12] = [
-    "--netG",
-    "resnet_2blocks",
-    "--ngf",
-    "8",
-    "--ndf",
-    "8",
-    "--load-size",
-    "40",
-    "--crop-size",
-    "32",
-    "--num-threads",
-    "2",
-];
 
 const NETS: [&str; 4] = ["G_A", "G_B", "D_A", "D_B"];
 
@@ -56,7 +40,7 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// `cyclegan train --dataroot D --name N --checkpoints-dir C <SMALL> <extra>`.
+/// `cyclegan train --dataroot D --name N --checkpoints-dir C <SMALL_RUN> <extra>`.
 fn train_args(data: &Path, checkpoints: &Path, name: &str, extra: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = [
         "train",
@@ -70,7 +54,7 @@ fn train_args(data: &Path, checkpoints: &Path, name: &str, extra: &[&str]) -> Ve
     .iter()
     .map(|a| a.to_string())
     .collect();
-    v.extend(SMALL.iter().map(|a| a.to_string()));
+    v.extend(SMALL_RUN.iter().map(|a| a.to_string()));
     v.extend(extra.iter().map(|a| a.to_string()));
     v
 }
@@ -727,7 +711,7 @@ fn cli_misuse_exits_2_with_one_line_naming_the_fix() {
         .into_iter()
         .map(String::from)
         .collect::<Vec<_>>();
-        args.extend(SMALL[2..6].iter().map(|a| a.to_string()));
+        args.extend(SMALL_RUN[2..6].iter().map(|a| a.to_string()));
         args.extend(extra.iter().map(|a| a.to_string()));
         for (flag, value) in [("--name", "misuse"), ("--netG", "resnet_2blocks")] {
             if !extra.contains(&flag) {

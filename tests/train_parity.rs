@@ -313,16 +313,9 @@ fn maps_run(checkpoints: &Path, extra: &[&str]) {
         "resume",
         "--checkpoints-dir",
         checkpoints.to_str().expect("utf-8"),
-        "--netG",
-        "resnet_2blocks",
-        "--ngf",
-        "8",
-        "--ndf",
-        "8",
-        "--load-size",
-        "40",
-        "--crop-size",
-        "32",
+    ];
+    args.extend(SMALL_RUN);
+    args.extend([
         "--max-dataset-size",
         "3",
         "--pool-size",
@@ -330,7 +323,7 @@ fn maps_run(checkpoints: &Path, extra: &[&str]) {
         "--seed",
         "5",
         "--quiet",
-    ];
+    ]);
     args.extend(extra);
     assert_success(&cyclegan(&args));
 }

@@ -265,15 +265,7 @@ fn detect_unet(sd: &StateDict, outer: &[usize]) -> Result<UnetGeneratorConfig, C
     }
     let use_bias = sd.contains_key("model.model.1.model.1.bias");
     let norm = norm_at(sd, "model.model.1.model.2", use_bias);
-    if num_downs < UnetGeneratorConfig::MIN_DOWNS {
-        return Err(CheckpointError::UnknownLayout {
-            path: Default::default(),
-            first_keys: format!(
-                "a U-Net with {num_downs} levels; upstream's construction needs at least {}",
-                UnetGeneratorConfig::MIN_DOWNS
-            ),
-        });
-    }
+    // Too shallow a U-Net is refused by `check_buildable`, which `detect` runs on every result.
     Ok(UnetGeneratorConfig {
         input_nc,
         output_nc,

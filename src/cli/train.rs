@@ -269,18 +269,13 @@ impl TryFrom<&TrainArgs> for TrainConfig {
                 ..UnetGeneratorConfig::official(input_nc, output_nc, num_downs, a.ngf)
             }),
         };
-        if let NetG::Unet { num_downs } = netg {
-            if num_downs < UnetGeneratorConfig::MIN_DOWNS {
-                return fail(format!(
-                    "--netG {netg}: a U-Net needs at least 5 downsamplings (unet_32)"
-                ));
-            }
-            let side = 1usize << num_downs;
-            if a.preprocess.crops() && !a.crop_size.is_multiple_of(side) {
-                return fail(format!(
-                    "--netG {netg} needs --crop-size a multiple of {side}"
-                ));
-            }
+        // A U-Net's crop multiple (2^num_downs) is checked with the other networks' sizes below.
+        if let NetG::Unet { num_downs } = netg
+            && num_downs < UnetGeneratorConfig::MIN_DOWNS
+        {
+            return fail(format!(
+                "--netG {netg}: a U-Net needs at least 5 downsamplings (unet_32)"
+            ));
         }
         let discriminator = |input_nc| {
             match a.net_d {

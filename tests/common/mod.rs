@@ -135,3 +135,19 @@ pub fn bomb_png(w: u32, h: u32) -> Vec<u8> {
     chunk(&mut out, b"IEND", &[]);
     out
 }
+
+/// Small networks on 32×32 crops: a step takes a fraction of a second on one core.
+pub const SMALL_RUN: [&str; 12] = [
+    "--netG",
+    "resnet_2blocks",
+    "--ngf",
+    "8",
+    "--ndf",
+    "8",
+    "--load-size",
+    "40",
+    "--crop-size",
+    "32",
+    "--num-threads",
+    "2",
+];
