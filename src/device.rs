@@ -64,3 +64,18 @@ pub fn set_threads(threads: usize) -> Result<usize, DeviceError> {
         }),
     }
 }
+
+/// Keeps freed tensor memory in the process instead of returning it to the kernel.
+///
+/// Every tensor op allocates its output, mostly tens of MiB at a time; glibc serves blocks that
+/// large with `mmap` and trims the heap on free, so each op paid for page faults on fresh zeroed
+/// pages (about 15 % of a convolution's time, measured with `perf`). Serving them from the heap
+/// and not trimming it lets later ops reuse those pages. Other allocators are left alone.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; called before the tensor work starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_MAX, 0);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}

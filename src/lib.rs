@@ -13,5 +13,6 @@ pub mod device;
 pub mod download;
 pub mod inference;
 pub mod model;
+pub mod ops;
 pub mod tensors;
 pub mod train;

@@ -59,6 +59,7 @@ pub struct DeviceArgs {
 impl DeviceArgs {
     pub fn setup(&self) -> anyhow::Result<burn::tensor::Device> {
         crate::device::set_threads(self.threads)?;
+        crate::device::keep_freed_memory();
         Ok(self.device.device()?)
     }
 }

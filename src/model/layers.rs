@@ -9,12 +9,12 @@
 use std::sync::Mutex;
 
 use burn::tensor::activation::{leaky_relu, relu};
-use burn::tensor::module::{conv_transpose2d, conv2d};
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, PadMode};
+use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::params::{ParamMut, ParamRole, Params, Visitor};
+use crate::ops::{conv_transpose2d, conv2d};
 
 /// Whether a forward pass trains (dropout on, batch statistics) or evaluates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,8 +94,13 @@ impl Conv2d {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let options = ConvOptions::new([self.stride; 2], [self.padding; 2], [1, 1], 1);
-        conv2d(x, self.weight.clone(), self.bias.clone(), options)
+        conv2d(
+            x,
+            self.weight.clone(),
+            self.bias.clone(),
+            self.stride,
+            self.padding,
+        )
     }
 }
 
@@ -141,14 +146,14 @@ impl ConvTranspose2d {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let options = ConvTransposeOptions::new(
-            [self.stride; 2],
-            [self.padding; 2],
-            [self.output_padding; 2],
-            [1, 1],
-            1,
-        );
-        conv_transpose2d(x, self.weight.clone(), self.bias.clone(), options)
+        conv_transpose2d(
+            x,
+            self.weight.clone(),
+            self.bias.clone(),
+            self.stride,
+            self.padding,
+            self.output_padding,
+        )
     }
 }
 

@@ -1,0 +1,281 @@
+//! Runs the [`cpu`] kernels on tensors of burn's `flex` backend, and registers their
+//! backward pass on burn's autodiff graph when an operand is tracked.
+//!
+//! burn's dispatch tensor is opened to its backend primitive (`FlexTensor`, or
+//! `AutodiffTensor<Flex>` under autodiff) and the result wrapped back the same way: the
+//! backend-extension route burn documents for custom operations.
+
+use burn::tensor::{DType, Tensor, TensorData};
+use burn_autodiff::Autodiff;
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::checkpoint::strategy::NoCheckpointing;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_backend::AutodiffBackend;
+use burn_backend::tensor::FloatTensor;
+use burn_dispatch::{
+    BackendTensor, DispatchAutodiffContext, DispatchTensor, DispatchTensorKind,
+    GradientCheckpointingStrategy,
+};
+use burn_flex::{Flex, FlexTensor};
+
+use super::Operands;
+use super::cpu;
+use super::gemm_conv::ConvGeom;
+
+type AdTensor = FloatTensor<Autodiff<Flex>>;
+
+/// Which map the kernels compute: the convolution `geom` describes, or its transpose (the
+/// input gradient of that convolution, from its output space back to its input space).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Forward,
+    Transposed,
+}
+
+/// A dispatch tensor opened to its flex primitive.
+enum Operand {
+    Plain(FlexTensor),
+    Tracked(AdTensor),
+}
+
+/// The autodiff context our tensors carry when tracked: burn's default, no checkpointing.
+const TRACKED: DispatchAutodiffContext =
+    DispatchAutodiffContext::Enabled(GradientCheckpointingStrategy::Disabled);
+
+// The "error" is the tensor handed back unopened, not a failure to propagate.
+#[allow(clippy::result_large_err)]
+fn open(t: DispatchTensor) -> Result<Operand, DispatchTensor> {
+    let DispatchTensor { kind, autodiff } = t;
+    #[allow(unreachable_patterns)] // a flex-only build has no other backend variant
+    match kind {
+        DispatchTensorKind::Flex(BackendTensor::Float(f))
+            if autodiff == DispatchAutodiffContext::Disabled && f.dtype() == DType::F32 =>
+        {
+            Ok(Operand::Plain(f))
+        }
+        DispatchTensorKind::Autodiff(inner) if autodiff == TRACKED => match *inner {
+            DispatchTensorKind::Flex(BackendTensor::Autodiff(a))
+                if a.primitive().dtype() == DType::F32 =>
+            {
+                Ok(Operand::Tracked(a))
+            }
+            inner => Err(DispatchTensor {
+                kind: DispatchTensorKind::Autodiff(Box::new(inner)),
+                autodiff,
+            }),
+        },
+        kind => Err(DispatchTensor { kind, autodiff }),
+    }
+}
+
+fn close(op: Operand) -> DispatchTensor {
+    match op {
+        Operand::Plain(f) => DispatchTensor {
+            kind: DispatchTensorKind::Flex(BackendTensor::Float(f)),
+            autodiff: DispatchAutodiffContext::Disabled,
+        },
+        Operand::Tracked(a) => DispatchTensor {
+            kind: DispatchTensorKind::Autodiff(Box::new(DispatchTensorKind::Flex(
+                BackendTensor::Autodiff(a),
+            ))),
+            autodiff: TRACKED,
+        },
+    }
+}
+
+impl Operand {
+    fn tracked(self) -> AdTensor {
+        match self {
+            Operand::Plain(f) => Autodiff::<Flex>::from_inner(f),
+            Operand::Tracked(a) => a,
+        }
+    }
+}
+
+/// The dense f32 values of a flex tensor.
+fn values(t: &FlexTensor) -> FlexTensor {
+    t.to_contiguous()
+}
+
+fn flex_tensor(data: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(data, shape))
+}
+
+/// The map `direction` names, on plain values: the input `x` is `[b, c_in, h, w]` of `geom`
+/// for a convolution and `[b, c_out, out_h, out_w]` for its transpose.
+fn apply(
+    direction: Direction,
+    geom: &ConvGeom,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+) -> FlexTensor {
+    let (values, channels, h, wd) = match direction {
+        Direction::Forward => (
+            cpu::forward(x, w, bias, geom),
+            geom.c_out,
+            geom.out_h,
+            geom.out_w,
+        ),
+        Direction::Transposed => {
+            let mut y = cpu::backward_data(x, w, geom);
+            if let Some(bias) = bias {
+                let plane = geom.in_plane();
+                for (i, chunk) in y.chunks_mut(plane).enumerate() {
+                    let v = bias[i % geom.c_in];
+                    chunk.iter_mut().for_each(|e| *e += v);
+                }
+            }
+            (y, geom.c_in, geom.in_h, geom.in_w)
+        }
+    };
+    flex_tensor(values, vec![geom.batch, channels, h, wd])
+}
+
+/// Runs the convolution (or its transpose) on flex f32 tensors; hands the operands back
+/// untouched when they live elsewhere.
+#[allow(clippy::result_large_err)]
+pub fn conv(
+    direction: Direction,
+    geom: ConvGeom,
+    operands: Operands,
+) -> Result<Tensor<4>, Operands> {
+    let (x, w, bias) = operands;
+    let opened = (
+        open(x.into_dispatch()),
+        open(w.into_dispatch()),
+        bias.map(|b| open(b.into_dispatch())),
+    );
+    let (x, w, bias) = match opened {
+        (Ok(x), Ok(w), None) => (x, w, None),
+        (Ok(x), Ok(w), Some(Ok(b))) => (x, w, Some(b)),
+        (x, w, bias) => {
+            let back = |o: Result<Operand, DispatchTensor>| o.map_or_else(|t| t, close);
+            return Err((
+                Tensor::from_dispatch(back(x)),
+                Tensor::from_dispatch(back(w)),
+                bias.map(|b| Tensor::from_dispatch(back(b))),
+            ));
+        }
+    };
+    let any_tracked = matches!(x, Operand::Tracked(_))
+        || matches!(w, Operand::Tracked(_))
+        || matches!(bias, Some(Operand::Tracked(_)));
+    if !any_tracked {
+        let plain = |o: Operand| match o {
+            Operand::Plain(f) => values(&f),
+            Operand::Tracked(_) => unreachable!("checked above"),
+        };
+        let (x, w, bias) = (plain(x), plain(w), bias.map(plain));
+        let y = apply(
+            direction,
+            &geom,
+            x.storage(),
+            w.storage(),
+            bias.as_ref().map(|b| b.storage()),
+        );
+        return Ok(Tensor::from_dispatch(close(Operand::Plain(y))));
+    }
+    let (x, w) = (x.tracked(), w.tracked());
+    let bias = bias.map(Operand::tracked);
+    let (xv, wv) = (values(x.primitive()), values(w.primitive()));
+    let bv = bias.as_ref().map(|b| values(b.primitive()));
+    let y = apply(
+        direction,
+        &geom,
+        xv.storage(),
+        wv.storage(),
+        bv.as_ref().map(|b| b.storage()),
+    );
+    let state = ConvState {
+        direction,
+        geom,
+        x: xv,
+        w: wv,
+    };
+    let out = match bias {
+        Some(b) => record(ConvBackward, [x.node(), w.node(), b.node()], state, y),
+        None => record(ConvBackward, [x.node(), w.node()], state, y),
+    };
+    Ok(Tensor::from_dispatch(close(Operand::Tracked(out))))
+}
+
+fn record<const N: usize>(
+    op: ConvBackward,
+    nodes: [burn_autodiff::ops::NodeGuard; N],
+    state: ConvState,
+    y: FlexTensor,
+) -> AdTensor
+where
+    ConvBackward: Backward<Flex, N, State = ConvState>,
+{
+    match op
+        .prepare::<NoCheckpointing>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(state, y),
+        OpsKind::UnTracked(prep) => prep.finish(y),
+    }
+}
+
+/// What the backward pass needs: the operands' values (shared, not copied) and the shape.
+#[derive(Clone, Debug)]
+struct ConvState {
+    direction: Direction,
+    geom: ConvGeom,
+    x: FlexTensor,
+    w: FlexTensor,
+}
+
+#[derive(Debug)]
+struct ConvBackward;
+
+impl<const N: usize> Backward<Flex, N> for ConvBackward {
+    type State = ConvState;
+
+    fn backward(self, ops: Ops<ConvState, N>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let ConvState {
+            direction,
+            geom,
+            x,
+            w,
+        } = ops.state;
+        let grad = values(&grads.consume::<Flex>(&ops.node));
+        let (g, x, w) = (
+            grad.storage::<f32>(),
+            x.storage::<f32>(),
+            w.storage::<f32>(),
+        );
+        let [node_x, node_w, node_b] = [0, 1, 2].map(|i| ops.parents.get(i).cloned().flatten());
+        let x_shape = match direction {
+            Direction::Forward => vec![geom.batch, geom.c_in, geom.in_h, geom.in_w],
+            Direction::Transposed => vec![geom.batch, geom.c_out, geom.out_h, geom.out_w],
+        };
+        let w_shape = vec![geom.c_out, geom.c_in, geom.k_h, geom.k_w];
+        if let Some(node) = node_x {
+            let dx = match direction {
+                Direction::Forward => cpu::backward_data(g, w, &geom),
+                Direction::Transposed => cpu::forward(g, w, None, &geom),
+            };
+            grads.register::<Flex>(node.id, flex_tensor(dx, x_shape));
+        }
+        if let Some(node) = node_w {
+            let dw = match direction {
+                Direction::Forward => cpu::backward_weight(x, g, &geom),
+                // The transposed map's output plays the convolution's input.
+                Direction::Transposed => cpu::backward_weight(g, x, &geom),
+            };
+            grads.register::<Flex>(node.id, flex_tensor(dw, w_shape));
+        }
+        if let Some(node) = node_b {
+            let channels = match direction {
+                Direction::Forward => geom.c_out,
+                Direction::Transposed => geom.c_in,
+            };
+            let db = cpu::backward_bias(g, geom.batch, channels);
+            grads.register::<Flex>(node.id, flex_tensor(db, vec![channels]));
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The convolutions the networks run, with kernels of our own on the CPU.
+//!
+//! On burn's `flex` CPU backend (f32, with or without autodiff) [`conv2d`] and
+//! [`conv_transpose2d`] run the [`cpu`] kernels, with their own backward pass registered on
+//! burn's autodiff graph. On the GPU backends they are burn's own convolutions, which compile to
+//! the device's kernels.
+
+pub mod cpu;
+mod flex;
+pub mod gemm_conv;
+pub mod winograd;
+
+use burn::tensor::Tensor;
+use burn::tensor::module::{conv_transpose2d as burn_conv_transpose2d, conv2d as burn_conv2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+
+use flex::Direction;
+use gemm_conv::ConvGeom;
+
+/// The operands of a convolution: input, weight and optional bias.
+type Operands = (Tensor<4>, Tensor<4>, Option<Tensor<1>>);
+
+/// `nn.Conv2d` with zero padding, no dilation and one group: `[b, c_in, h, w]` by
+/// `[c_out, c_in, k, k]` → `[b, c_out, h', w']`.
+pub fn conv2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    stride: usize,
+    padding: usize,
+) -> Tensor<4> {
+    let operands = (x, weight, bias);
+    let geom = ConvGeom::new(
+        operands.0.dims(),
+        operands.1.dims(),
+        [stride; 2],
+        [padding; 2],
+    );
+    let (x, weight, bias) = match geom {
+        Some(geom) => match flex::conv(Direction::Forward, geom, operands) {
+            Ok(y) => return y,
+            Err(operands) => operands,
+        },
+        // Not a valid convolution: burn's own checks say what is wrong.
+        None => operands,
+    };
+    let options = ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1);
+    burn_conv2d(x, weight, bias, options)
+}
+
+/// `nn.ConvTranspose2d` with no dilation and one group: `[b, c_in, h, w]` by
+/// `[c_in, c_out, k, k]` → `[b, c_out, (h - 1)·stride - 2·padding + k + output_padding, …]`.
+pub fn conv_transpose2d(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    stride: usize,
+    padding: usize,
+    output_padding: usize,
+) -> Tensor<4> {
+    let operands = (x, weight, bias);
+    let [b, c_in, h, w] = operands.0.dims();
+    let [w_in, c_out, k_h, k_w] = operands.1.dims();
+    // A transposed convolution is the input gradient of the convolution it transposes, from
+    // the (larger) output back to the input.
+    let out = |size: usize, k: usize| {
+        (size.saturating_sub(1) * stride + k + output_padding).checked_sub(2 * padding)
+    };
+    let geom = match (out(h, k_h), out(w, k_w)) {
+        (Some(out_h), Some(out_w)) if w_in == c_in && output_padding < stride => ConvGeom::new(
+            [b, c_out, out_h, out_w],
+            [c_in, c_out, k_h, k_w],
+            [stride; 2],
+            [padding; 2],
+        )
+        .filter(|g| (g.out_h, g.out_w) == (h, w)),
+        _ => None,
+    };
+    let (x, weight, bias) = match geom {
+        Some(geom) => match flex::conv(Direction::Transposed, geom, operands) {
+            Ok(y) => return y,
+            Err(operands) => operands,
+        },
+        None => operands,
+    };
+    let options =
+        ConvTransposeOptions::new([stride; 2], [padding; 2], [output_padding; 2], [1, 1], 1);
+    burn_conv_transpose2d(x, weight, bias, options)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Distribution, Tensor};
+
+    use super::*;
+
+    fn max_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+        (a - b).abs().max().into_scalar::<f32>()
+    }
+
+    /// Values and all three gradients of our kernels against burn's own convolution on the same
+    /// tensors, through burn's autodiff (so the custom backward is what is checked).
+    fn check(transposed: bool, x: [usize; 4], w: [usize; 4], stride: usize, padding: usize) {
+        let device = Device::flex();
+        let rand = |shape: [usize; 4]| {
+            Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &device)
+        };
+        let (x, w) = (rand(x), rand(w));
+        let bias = Tensor::<1>::random(
+            [if transposed { w.dims()[1] } else { w.dims()[0] }],
+            Distribution::Uniform(-1.0, 1.0),
+            &device,
+        );
+        let run = |ours: bool| {
+            let track = |t: &Tensor<4>| t.clone().autodiff().require_grad();
+            let (x, w, b) = (track(&x), track(&w), bias.clone().autodiff().require_grad());
+            let y = match (transposed, ours) {
+                (false, true) => conv2d(x.clone(), w.clone(), Some(b.clone()), stride, padding),
+                (false, false) => burn_conv2d(
+                    x.clone(),
+                    w.clone(),
+                    Some(b.clone()),
+                    ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1),
+                ),
+                (true, true) => conv_transpose2d(
+                    x.clone(),
+                    w.clone(),
+                    Some(b.clone()),
+                    stride,
+                    padding,
+                    stride - 1,
+                ),
+                (true, false) => burn_conv_transpose2d(
+                    x.clone(),
+                    w.clone(),
+                    Some(b.clone()),
+                    ConvTransposeOptions::new(
+                        [stride; 2],
+                        [padding; 2],
+                        [stride - 1; 2],
+                        [1, 1],
+                        1,
+                    ),
+                ),
+            };
+            // A loss whose gradient differs at every output element.
+            let r = Tensor::<4>::random(y.dims(), Distribution::Default, &Device::flex());
+            let weights = (r * 0.0 + 1.0).cumsum(3) / 7.0;
+            let grads = (y.clone() * weights).sum().backward();
+            (
+                y.inner(),
+                x.grad(&grads).unwrap(),
+                w.grad(&grads).unwrap(),
+                b.grad(&grads).unwrap(),
+            )
+        };
+        let (ours, burns) = (run(true), run(false));
+        assert_eq!(ours.0.dims(), burns.0.dims());
+        assert!(max_diff(ours.0, burns.0) < 1e-4, "output");
+        assert!(max_diff(ours.1, burns.1) < 1e-3, "input gradient");
+        assert!(max_diff(ours.2, burns.2) < 1e-3, "weight gradient");
+        assert!(max_diff(ours.3, burns.3) < 1e-3, "bias gradient");
+    }
+
+    #[test]
+    fn convolutions_match_burns_with_gradients() {
+        check(false, [2, 8, 10, 10], [6, 8, 3, 3], 1, 0); // Winograd
+        check(false, [1, 4, 9, 9], [5, 4, 3, 3], 1, 1); // Winograd, zero padding
+        check(false, [2, 3, 12, 12], [4, 3, 4, 4], 2, 1); // PatchGAN
+        check(false, [1, 3, 13, 13], [2, 3, 7, 7], 1, 0); // c7s1
+        check(true, [2, 6, 5, 5], [6, 4, 3, 3], 2, 1); // up-sampling
+    }
+}

@@ -1,0 +1,642 @@
+//! Winograd F(m×m, 3×3) convolution (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+//! Networks", 2016) for the 3×3 stride-1 convolutions that are most of the ResNet generator's
+//! work, with both gradients.
+//!
+//! Each m×m output tile is `Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A` for the (m+2)×(m+2) input tile
+//! `d`; summed over input channels, each of the α² = (m+2)² frequencies is one GEMM
+//! `[c_out, c_in] · [c_in, tiles]`, which needs 9m²/α² as many multiplications as the direct
+//! convolution (2.25× fewer for m = 2).
+//!
+//! * The input gradient of a stride-1 3×3 convolution with padding p is the convolution of the
+//!   output gradient, padded by 2 − p, with the kernels turned 180° and their channel axes
+//!   swapped: the same code on other weights.
+//! * The weight gradient differentiates the tile formula: per frequency
+//!   `dU = (A dY Aᵀ) · Vᵀ` summed over tiles (one GEMM `[c_out, tiles] · [tiles, c_in]`), then
+//!   `dg = Gᵀ dU G`.
+//!
+//! Layouts keep every GEMM operand a strided matrix the `gemm` crate reads directly: the
+//! transformed input is `V[c][ξ][t]`, the products `M[c_out][ξ][t]`, the transformed weights
+//! `U[c_out][ξ][c_in]`.
+
+use rayon::prelude::*;
+
+use super::gemm_conv::ConvGeom;
+
+/// Output tile side.
+const M: usize = 4;
+/// Input tile side, m + r − 1.
+const ALPHA: usize = M + 2;
+const FREQS: usize = ALPHA * ALPHA;
+
+/// Bᵀ, G and Aᵀ for F(4×4, 3×3), interpolation points 0, ±1, ±2, ∞ (Lavin & Gray).
+const BT: [[f32; ALPHA]; ALPHA] = [
+    [4.0, 0.0, -5.0, 0.0, 1.0, 0.0],
+    [0.0, -4.0, -4.0, 1.0, 1.0, 0.0],
+    [0.0, 4.0, -4.0, -1.0, 1.0, 0.0],
+    [0.0, -2.0, -1.0, 2.0, 1.0, 0.0],
+    [0.0, 2.0, -1.0, -2.0, 1.0, 0.0],
+    [0.0, 4.0, 0.0, -5.0, 0.0, 1.0],
+];
+const G: [[f32; 3]; ALPHA] = [
+    [1.0 / 4.0, 0.0, 0.0],
+    [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+    [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+    [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+    [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+    [0.0, 0.0, 1.0],
+];
+const AT: [[f32; ALPHA]; M] = [
+    [1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
+    [0.0, 1.0, -1.0, 2.0, -2.0, 0.0],
+    [0.0, 1.0, 1.0, 4.0, 4.0, 0.0],
+    [0.0, 1.0, -1.0, 8.0, -8.0, 1.0],
+];
+const A: [[f32; M]; ALPHA] = transpose(AT);
+const GT: [[f32; ALPHA]; 3] = transpose(G);
+/// `G` for kernels turned 180°: `G rot(g) Gᵀ = G_TURNED g G_TURNEDᵀ`.
+const G_TURNED: [[f32; 3]; ALPHA] = reverse_columns(G);
+
+const fn reverse_columns<const P: usize, const Q: usize>(m: [[f32; Q]; P]) -> [[f32; Q]; P] {
+    let mut r = [[0.0f32; Q]; P];
+    let mut i = 0;
+    while i < P {
+        let mut j = 0;
+        while j < Q {
+            r[i][j] = m[i][Q - 1 - j];
+            j += 1;
+        }
+        i += 1;
+    }
+    r
+}
+
+const fn transpose<const P: usize, const Q: usize>(m: [[f32; Q]; P]) -> [[f32; P]; Q] {
+    let mut t = [[0.0f32; P]; Q];
+    let mut i = 0;
+    while i < P {
+        let mut j = 0;
+        while j < Q {
+            t[j][i] = m[i][j];
+            j += 1;
+        }
+        i += 1;
+    }
+    t
+}
+
+/// Transformed tiles are processed in chunks of at most this many floats of `V` (32 MiB), so
+/// that large images do not need the whole transformed input at once.
+const V_CAP: usize = 8 << 20;
+
+/// Whether [`forward`] and the gradients handle this convolution: 3×3, stride 1, the same
+/// padding of at most 2 on both axes.
+pub fn applies(g: &ConvGeom) -> bool {
+    g.k_h == 3 && g.k_w == 3 && g.stride == [1, 1] && g.pad[0] == g.pad[1] && g.pad[0] <= 2
+}
+
+/// The tile grid of a geometry.
+#[derive(Clone, Copy, Debug)]
+struct Tiles {
+    rows: usize,
+    cols: usize,
+    total: usize,
+}
+
+impl Tiles {
+    fn of(g: &ConvGeom) -> Self {
+        let (rows, cols) = (g.out_h.div_ceil(M), g.out_w.div_ceil(M));
+        Self {
+            rows,
+            cols,
+            total: g.batch * rows * cols,
+        }
+    }
+
+    /// Tile ranges `[t0, t1)`, in whole tile rows, whose transformed input for `channels` fits
+    /// `cap` floats.
+    fn chunks(&self, channels: usize, cap: usize) -> impl Iterator<Item = (usize, usize)> + use<> {
+        let size = (cap / (FREQS * channels * self.cols).max(1)).max(1) * self.cols;
+        let total = self.total;
+        (0..total)
+            .step_by(size)
+            .map(move |t0| (t0, (t0 + size).min(total)))
+    }
+}
+
+/// `dst[p] = Σ_q l[p][q] · src[q]` on rows of `n` floats (`src` rows `src_stride` apart, `dst`
+/// rows `dst_stride` apart). The transform matrices are constants, so after inlining the
+/// zero and unit coefficients cost nothing and each row loop is plain SIMD over tiles.
+#[inline(always)]
+fn combine<const P: usize, const Q: usize>(
+    l: &[[f32; Q]; P],
+    src: &[f32],
+    src_stride: usize,
+    dst: &mut [f32],
+    dst_stride: usize,
+    n: usize,
+) {
+    for (p, coeffs) in l.iter().enumerate() {
+        let d = &mut dst[p * dst_stride..][..n];
+        d.fill(0.0);
+        for (q, &c) in coeffs.iter().enumerate() {
+            let s = &src[q * src_stride..][..n];
+            if c == 0.0 {
+                continue;
+            } else if c == 1.0 {
+                d.iter_mut().zip(s).for_each(|(d, s)| *d += s);
+            } else if c == -1.0 {
+                d.iter_mut().zip(s).for_each(|(d, s)| *d -= s);
+            } else {
+                d.iter_mut().zip(s).for_each(|(d, s)| *d += c * s);
+            }
+        }
+    }
+}
+
+/// `V[c][ξ][t - t0] = (Bᵀ d B)_ξ` for the input tiles `t0..t1` (whole tile rows) of `x`
+/// (`[batch, c, h, w]`), a tile row at a time so that every step runs along the row's tiles.
+fn transform_input(x: &[f32], g: &ConvGeom, tiles: &Tiles, (t0, t1): (usize, usize)) -> Vec<f32> {
+    let n_chunk = t1 - t0;
+    let n = tiles.cols;
+    let mut v = vec![0.0f32; g.c_in * FREQS * n_chunk];
+    let pad = g.pad[0] as isize;
+    v.par_chunks_mut(FREQS * n_chunk)
+        .enumerate()
+        .for_each(|(c, v_c)| {
+            let mut gathered = vec![0.0f32; ALPHA * n];
+            // e[j][i][tx]: row i of every tile, transformed along its columns.
+            let mut e = vec![0.0f32; ALPHA * ALPHA * n];
+            for tile_row in t0 / n..t1 / n {
+                let (b, ty) = (tile_row / tiles.rows, tile_row % tiles.rows);
+                let plane = &x[(b * g.c_in + c) * g.in_plane()..][..g.in_plane()];
+                for i in 0..ALPHA {
+                    let iy = (ty * M + i) as isize - pad;
+                    if iy < 0 || iy as usize >= g.in_h {
+                        for j in 0..ALPHA {
+                            e[(j * ALPHA + i) * n..][..n].fill(0.0);
+                        }
+                        continue;
+                    }
+                    let row = &plane[iy as usize * g.in_w..][..g.in_w];
+                    for k in 0..ALPHA {
+                        let dst = &mut gathered[k * n..][..n];
+                        for (tx, d) in dst.iter_mut().enumerate() {
+                            let ix = (tx * M + k) as isize - pad;
+                            *d = if ix >= 0 && (ix as usize) < g.in_w {
+                                row[ix as usize]
+                            } else {
+                                0.0
+                            };
+                        }
+                    }
+                    combine(&BT, &gathered, n, &mut e[i * n..], ALPHA * n, n);
+                }
+                let local = tile_row * n - t0;
+                for j in 0..ALPHA {
+                    combine(
+                        &BT,
+                        &e[j * ALPHA * n..],
+                        n,
+                        &mut v_c[j * n_chunk + local..],
+                        ALPHA * n_chunk,
+                        n,
+                    );
+                }
+            }
+        });
+    v
+}
+
+/// `U[o][ξ][i] = (L g Lᵀ)_ξ` for the 3×3 kernels `g[o][i]` (tap `k = 3·row + col` given by
+/// `tap(o, i, k)`), `L` being `G` or, for kernels turned 180°, `G` with its columns reversed.
+/// Vectorised along `i`, as the tile transforms are along tiles.
+fn transform_weights(
+    outs: usize,
+    ins: usize,
+    l: &[[f32; 3]; ALPHA],
+    tap: impl Fn(usize, usize, usize) -> f32 + Sync,
+) -> Vec<f32> {
+    let mut u = vec![0.0f32; outs * FREQS * ins];
+    u.par_chunks_mut(FREQS * ins)
+        .enumerate()
+        .for_each(|(o, u_o)| {
+            let mut taps = vec![0.0f32; 9 * ins];
+            for (k, row) in taps.chunks_exact_mut(ins).enumerate() {
+                for (i, t) in row.iter_mut().enumerate() {
+                    *t = tap(o, i, k);
+                }
+            }
+            // h[a][col][i] = Σ_row L[a][row] · g[row][col][i]
+            let mut h = vec![0.0f32; ALPHA * 3 * ins];
+            for col in 0..3 {
+                combine(
+                    l,
+                    &taps[col * ins..],
+                    3 * ins,
+                    &mut h[col * ins..],
+                    3 * ins,
+                    ins,
+                );
+            }
+            for a in 0..ALPHA {
+                combine(
+                    l,
+                    &h[a * 3 * ins..],
+                    ins,
+                    &mut u_o[a * ALPHA * ins..],
+                    ins,
+                    ins,
+                );
+            }
+        });
+    u
+}
+
+/// A pointer that may cross threads; each thread writes a disjoint part of what it points to.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: used only for disjoint writes, joined before the buffer is read.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// Through a method, so that closures capture the whole (Send) wrapper, not its field.
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// `M[o][ξ][t] = U[o][ξ][·] · V[·][ξ][t]` for every frequency, one single-threaded GEMM per
+/// frequency on the rayon pool.
+fn multiply(u: &[f32], v: &[f32], outs: usize, ins: usize, n: usize) -> Vec<f32> {
+    let mut m = vec![0.0f32; outs * FREQS * n];
+    let dst = SendPtr(m.as_mut_ptr());
+    // Frequencies in parallel, each GEMM on one thread: at 32×32 feature maps a GEMM is too
+    // small to split (measured 7.7 s per 128² training step against 8.9 s).
+    (0..FREQS).into_par_iter().for_each(|xi| {
+        // SAFETY: frequency ξ writes only M[·][ξ][·]; U_ξ is [outs, ins] with row stride
+        // FREQS·ins; V's rows for ξ are n long with stride FREQS·n.
+        unsafe {
+            gemm::gemm(
+                outs,
+                n,
+                ins,
+                dst.get().add(xi * n),
+                1,
+                (FREQS * n) as isize,
+                false,
+                u[xi * ins..].as_ptr(),
+                1,
+                (FREQS * ins) as isize,
+                v[xi * n..].as_ptr(),
+                1,
+                (FREQS * n) as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    });
+    m
+}
+
+/// Writes `Aᵀ M_t A` of tiles `t0..t1` (whole tile rows) into `y` (`[batch, outs, out_h,
+/// out_w]`), adding `bias`.
+fn transform_output(
+    m: &[f32],
+    g: &ConvGeom,
+    tiles: &Tiles,
+    (t0, t1): (usize, usize),
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+) {
+    let n_chunk = t1 - t0;
+    let n = tiles.cols;
+    let plane = g.out_plane();
+    y.par_chunks_mut(plane)
+        .enumerate()
+        .for_each(|(bc, y_plane)| {
+            let (b, o) = (bc / g.c_out, bc % g.c_out);
+            let rows = (b * tiles.rows).max(t0 / n)..((b + 1) * tiles.rows).min(t1 / n);
+            if rows.is_empty() {
+                return;
+            }
+            let bias = bias.map_or(0.0, |bias| bias[o]);
+            let m_o = &m[o * FREQS * n_chunk..][..FREQS * n_chunk];
+            // f[p][j][tx], then out[q][tx] for one tile row p at a time.
+            let mut f = vec![0.0f32; M * ALPHA * n];
+            let mut out = vec![0.0f32; M * n];
+            for tile_row in rows {
+                let ty = tile_row % tiles.rows;
+                let local = tile_row * n - t0;
+                for j in 0..ALPHA {
+                    combine(
+                        &AT,
+                        &m_o[j * n_chunk + local..],
+                        ALPHA * n_chunk,
+                        &mut f[j * n..],
+                        ALPHA * n,
+                        n,
+                    );
+                }
+                for p in 0..M.min(g.out_h - ty * M) {
+                    combine(&AT, &f[p * ALPHA * n..], n, &mut out, n, n);
+                    let dst = &mut y_plane[(ty * M + p) * g.out_w..][..g.out_w];
+                    for q in 0..M {
+                        let src = &out[q * n..][..n];
+                        for (d, s) in dst.iter_mut().skip(q).step_by(M).zip(src) {
+                            *d = s + bias;
+                        }
+                    }
+                }
+            }
+        });
+}
+
+/// The convolution of `x` with the transformed weights `u` (`[ξ][c_out][c_in]`).
+fn convolve(x: &[f32], u: &[f32], bias: Option<&[f32]>, g: &ConvGeom, cap: usize) -> Vec<f32> {
+    let tiles = Tiles::of(g);
+    let mut y = vec![0.0f32; g.batch * g.c_out * g.out_plane()];
+    for chunk in tiles.chunks(g.c_in.max(g.c_out), cap) {
+        let v = transform_input(x, g, &tiles, chunk);
+        let m = multiply(u, &v, g.c_out, g.c_in, chunk.1 - chunk.0);
+        transform_output(&m, g, &tiles, chunk, bias, &mut y);
+    }
+    y
+}
+
+/// `y = conv(x, w) + bias` for a geometry [`applies`] accepts.
+pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f32> {
+    debug_assert!(applies(g));
+    let ins = g.c_in;
+    let u = transform_weights(g.c_out, g.c_in, &G, |o, i, k| w[(o * ins + i) * 9 + k]);
+    convolve(x, &u, bias, g, V_CAP)
+}
+
+/// The gradient of [`forward`] with respect to `x`.
+pub fn backward_data(dy: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
+    backward_data_in_chunks(dy, w, g, V_CAP)
+}
+
+fn backward_data_in_chunks(dy: &[f32], w: &[f32], g: &ConvGeom, cap: usize) -> Vec<f32> {
+    debug_assert!(applies(g));
+    let ins = g.c_in;
+    // The transposed convolution: from c_out channels to c_in, kernels turned 180° (which
+    // G_TURNED does).
+    let u = transform_weights(g.c_in, g.c_out, &G_TURNED, |i, o, k| {
+        w[(o * ins + i) * 9 + k]
+    });
+    let pad = 2 - g.pad[0];
+    let gt = ConvGeom {
+        batch: g.batch,
+        c_in: g.c_out,
+        in_h: g.out_h,
+        in_w: g.out_w,
+        c_out: g.c_in,
+        k_h: 3,
+        k_w: 3,
+        stride: [1, 1],
+        pad: [pad, pad],
+        out_h: g.in_h,
+        out_w: g.in_w,
+    };
+    convolve(dy, &u, None, &gt, cap)
+}
+
+/// `dM[o][ξ][t - t0] = (A dY_t Aᵀ)_ξ` for tiles `t0..t1` (whole tile rows): the adjoint of
+/// the output transform, on the output gradient's tiles (zero beyond the output's edge).
+fn transform_output_grad(
+    dy: &[f32],
+    g: &ConvGeom,
+    tiles: &Tiles,
+    (t0, t1): (usize, usize),
+) -> Vec<f32> {
+    let n_chunk = t1 - t0;
+    let n = tiles.cols;
+    let mut dm = vec![0.0f32; g.c_out * FREQS * n_chunk];
+    dm.par_chunks_mut(FREQS * n_chunk)
+        .enumerate()
+        .for_each(|(o, dm_o)| {
+            let mut gathered = vec![0.0f32; M * n];
+            // h[p][b][tx]: output row p of every tile, transformed along its columns.
+            let mut h = vec![0.0f32; M * ALPHA * n];
+            for tile_row in t0 / n..t1 / n {
+                let (b, ty) = (tile_row / tiles.rows, tile_row % tiles.rows);
+                let plane = &dy[(b * g.c_out + o) * g.out_plane()..][..g.out_plane()];
+                for p in 0..M {
+                    let oy = ty * M + p;
+                    if oy >= g.out_h {
+                        h[p * ALPHA * n..][..ALPHA * n].fill(0.0);
+                        continue;
+                    }
+                    let row = &plane[oy * g.out_w..][..g.out_w];
+                    for q in 0..M {
+                        let dst = &mut gathered[q * n..][..n];
+                        dst.fill(0.0);
+                        for (d, s) in dst.iter_mut().zip(row.iter().skip(q).step_by(M)) {
+                            *d = *s;
+                        }
+                    }
+                    combine(&A, &gathered, n, &mut h[p * ALPHA * n..], n, n);
+                }
+                let local = tile_row * n - t0;
+                for b2 in 0..ALPHA {
+                    combine(
+                        &A,
+                        &h[b2 * n..],
+                        ALPHA * n,
+                        &mut dm_o[b2 * n_chunk + local..],
+                        ALPHA * n_chunk,
+                        n,
+                    );
+                }
+            }
+        });
+    dm
+}
+
+/// The gradient of [`forward`] with respect to `w`.
+pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
+    backward_weight_in_chunks(x, dy, g, V_CAP)
+}
+
+fn backward_weight_in_chunks(x: &[f32], dy: &[f32], g: &ConvGeom, cap: usize) -> Vec<f32> {
+    debug_assert!(applies(g));
+    let tiles = Tiles::of(g);
+    let (outs, ins) = (g.c_out, g.c_in);
+    let mut du = vec![0.0f32; FREQS * outs * ins];
+    for chunk in tiles.chunks(ins.max(outs), cap) {
+        let n = chunk.1 - chunk.0;
+        let v = transform_input(x, g, &tiles, chunk);
+        let dm = transform_output_grad(dy, g, &tiles, chunk);
+        let dst = SendPtr(du.as_mut_ptr());
+        (0..FREQS).into_par_iter().for_each(|xi| {
+            // SAFETY: frequency ξ accumulates only into dU[·][ξ][·] (row stride FREQS·ins); dM's
+            // rows for ξ are n long with stride FREQS·n, and V read transposed likewise.
+            unsafe {
+                gemm::gemm(
+                    outs,
+                    ins,
+                    n,
+                    dst.get().add(xi * ins),
+                    1,
+                    (FREQS * ins) as isize,
+                    true,
+                    dm[xi * n..].as_ptr(),
+                    1,
+                    (FREQS * n) as isize,
+                    v[xi * n..].as_ptr(),
+                    (FREQS * n) as isize,
+                    1,
+                    1.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    gemm::Parallelism::None,
+                );
+            }
+        });
+    }
+    // dg = Gᵀ dU G, vectorised along i, then laid out as [o][i][3][3].
+    let mut dw = vec![0.0f32; outs * ins * 9];
+    dw.par_chunks_mut(ins * 9)
+        .zip(du.par_chunks(FREQS * ins))
+        .for_each(|(dw_o, du_o)| {
+            // h[row][b][i] = Σ_a Gᵀ[row][a] · dU[a][b][i]
+            let mut h = vec![0.0f32; 3 * ALPHA * ins];
+            for b in 0..ALPHA {
+                combine(
+                    &GT,
+                    &du_o[b * ins..],
+                    ALPHA * ins,
+                    &mut h[b * ins..],
+                    ALPHA * ins,
+                    ins,
+                );
+            }
+            let mut dg = vec![0.0f32; 9 * ins];
+            for row in 0..3 {
+                combine(
+                    &GT,
+                    &h[row * ALPHA * ins..],
+                    ins,
+                    &mut dg[row * 3 * ins..],
+                    ins,
+                    ins,
+                );
+            }
+            for (k, taps) in dg.chunks_exact(ins).enumerate() {
+                for (i, t) in taps.iter().enumerate() {
+                    dw_o[i * 9 + k] = *t;
+                }
+            }
+        });
+    dw
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::gemm_conv;
+    use super::*;
+
+    fn pseudo_random(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    /// Odd and even sizes (partial edge tiles), every padding, batches of 1 and 3.
+    const SHAPES: &[([usize; 4], usize, usize)] = &[
+        ([1, 3, 8, 8], 4, 0),
+        ([2, 5, 9, 7], 6, 1),
+        ([3, 4, 5, 6], 3, 2),
+        ([1, 16, 13, 13], 8, 0),
+        ([1, 2, 3, 3], 2, 0),
+    ];
+
+    /// The im2col kernels are checked against the definition of a convolution; these check
+    /// that the Winograd forms compute the same three maps.
+    #[test]
+    fn matches_the_direct_convolution_and_its_gradients() {
+        for (s, &(xs, c_out, pad)) in SHAPES.iter().enumerate() {
+            let g = ConvGeom::new(xs, [c_out, xs[1], 3, 3], [1, 1], [pad, pad]).unwrap();
+            assert!(applies(&g));
+            let seed = 10 * s as u64;
+            let x = pseudo_random(xs.iter().product(), seed);
+            let w = pseudo_random(c_out * xs[1] * 9, seed + 1);
+            let bias = pseudo_random(c_out, seed + 2);
+            let dy = pseudo_random(g.batch * c_out * g.out_plane(), seed + 3);
+            let tol = 1e-5 * (xs[1] * 9) as f32;
+            let d = max_diff(
+                &forward(&x, &w, Some(&bias), &g),
+                &gemm_conv::forward(&x, &w, Some(&bias), &g),
+            );
+            assert!(d < tol, "shape {s}: forward differs by {d}");
+            let d = max_diff(
+                &backward_data(&dy, &w, &g),
+                &gemm_conv::backward_data(&dy, &w, &g),
+            );
+            assert!(d < tol, "shape {s}: input gradient differs by {d}");
+            let tol_w = 1e-5 * (g.batch * g.out_plane()) as f32;
+            let d = max_diff(
+                &backward_weight(&x, &dy, &g),
+                &gemm_conv::backward_weight(&x, &dy, &g),
+            );
+            assert!(d < tol_w, "shape {s}: weight gradient differs by {d}");
+        }
+    }
+
+    /// Large images are transformed a few tile rows at a time; the chunks must add up to the
+    /// whole.
+    #[test]
+    fn chunked_equals_whole() {
+        let g = ConvGeom::new([2, 3, 11, 9], [4, 3, 3, 3], [1, 1], [1, 1]).unwrap();
+        let x = pseudo_random(2 * 3 * 11 * 9, 7);
+        let w = pseudo_random(4 * 3 * 9, 8);
+        let dy = pseudo_random(2 * 4 * g.out_plane(), 9);
+        let ins = g.c_in;
+        let u = transform_weights(g.c_out, g.c_in, &G, |o, i, k| w[(o * ins + i) * 9 + k]);
+        // Room for one tile row of 4 channels at a time.
+        let cap = FREQS * 4 * g.out_w.div_ceil(M);
+        assert!(Tiles::of(&g).chunks(4, cap).count() > 2);
+        let d = max_diff(&convolve(&x, &u, None, &g, cap), &forward(&x, &w, None, &g));
+        assert!(d < 1e-6, "forward: {d}");
+        let d = max_diff(
+            &backward_data_in_chunks(&dy, &w, &g, cap),
+            &backward_data(&dy, &w, &g),
+        );
+        assert!(d < 1e-6, "input gradient: {d}");
+        let d = max_diff(
+            &backward_weight_in_chunks(&x, &dy, &g, cap),
+            &backward_weight(&x, &dy, &g),
+        );
+        // The chunks only reorder the sum over the 2·11·9 output pixels.
+        let tol = 1e-6 * (g.batch * g.out_plane()) as f32;
+        assert!(d < tol, "weight gradient: {d}");
+    }
+
+    #[test]
+    fn only_3x3_stride_1_with_small_padding() {
+        let g = |k, s, p| ConvGeom::new([1, 2, 9, 9], [2, 2, k, k], [s, s], [p, p]).unwrap();
+        assert!(applies(&g(3, 1, 0)) && applies(&g(3, 1, 1)) && applies(&g(3, 1, 2)));
+        assert!(!applies(&g(3, 2, 1)) && !applies(&g(4, 1, 1)) && !applies(&g(3, 1, 3)));
+    }
+}
