@@ -95,7 +95,7 @@ impl ConvGeom {
 
     /// For kernel offset `kj` and stride 1: the output columns `[lo, hi)` that read inside the
     /// input row (the rest read padding).
-    fn valid_cols(&self, kj: usize) -> (usize, usize) {
+    pub(super) fn valid_cols(&self, kj: usize) -> (usize, usize) {
         let lo = self.pad[1].saturating_sub(kj).min(self.out_w);
         let hi = (self.in_w + self.pad[1])
             .saturating_sub(kj)
@@ -104,7 +104,7 @@ impl ConvGeom {
     }
 
     /// The input row a kernel row `ki` reads for output row `oy`, if inside the input.
-    fn in_row(&self, oy: usize, ki: usize) -> Option<usize> {
+    pub(super) fn in_row(&self, oy: usize, ki: usize) -> Option<usize> {
         (oy * self.stride[0] + ki)
             .checked_sub(self.pad[0])
             .filter(|&iy| iy < self.in_h)

@@ -6,6 +6,7 @@
 //! the device's kernels.
 
 pub mod cpu;
+pub mod direct;
 mod flex;
 pub mod gemm_conv;
 pub mod winograd;

@@ -112,6 +112,21 @@ impl Tiles {
         }
     }
 
+    /// The parts of the tile range `[t0, t1)` (whole tile rows) that lie in one image each:
+    /// (image, first tile row in it, end tile row, offset of the part's first tile from `t0`).
+    fn segments(
+        &self,
+        (t0, t1): (usize, usize),
+    ) -> impl Iterator<Item = (usize, usize, usize, usize)> + use<> {
+        let (rows, cols) = (self.rows, self.cols);
+        let (first, last) = (t0 / cols, t1 / cols);
+        (first / rows..last.div_ceil(rows)).map(move |b| {
+            let r0 = (b * rows).max(first);
+            let r1 = ((b + 1) * rows).min(last);
+            (b, r0 - b * rows, r1 - b * rows, r0 * cols - t0)
+        })
+    }
+
     /// Tile ranges `[t0, t1)`, in whole tile rows, whose transformed input for `channels` fits
     /// `cap` floats.
     fn chunks(&self, channels: usize, cap: usize) -> impl Iterator<Item = (usize, usize)> + use<> {
@@ -137,11 +152,14 @@ fn combine<const P: usize, const Q: usize>(
 ) {
     for (p, coeffs) in l.iter().enumerate() {
         let d = &mut dst[p * dst_stride..][..n];
-        d.fill(0.0);
+        let mut first = true;
         for (q, &c) in coeffs.iter().enumerate() {
             let s = &src[q * src_stride..][..n];
             if c == 0.0 {
                 continue;
+            } else if first {
+                first = false;
+                d.iter_mut().zip(s).for_each(|(d, s)| *d = c * s);
             } else if c == 1.0 {
                 d.iter_mut().zip(s).for_each(|(d, s)| *d += s);
             } else if c == -1.0 {
@@ -150,48 +168,60 @@ fn combine<const P: usize, const Q: usize>(
                 d.iter_mut().zip(s).for_each(|(d, s)| *d += c * s);
             }
         }
+        if first {
+            d.fill(0.0);
+        }
     }
 }
 
 /// `V[c][ξ][t - t0] = (Bᵀ d B)_ξ` for the input tiles `t0..t1` (whole tile rows) of `x`
-/// (`[batch, c, h, w]`), a tile row at a time so that every step runs along the row's tiles.
-fn transform_input(x: &[f32], g: &ConvGeom, tiles: &Tiles, (t0, t1): (usize, usize)) -> Vec<f32> {
-    let n_chunk = t1 - t0;
-    let n = tiles.cols;
+/// (`[batch, c, h, w]`), every step running along all of an image's tiles at once.
+fn transform_input(x: &[f32], g: &ConvGeom, tiles: &Tiles, chunk: (usize, usize)) -> Vec<f32> {
+    let n_chunk = chunk.1 - chunk.0;
+    let cols = tiles.cols;
     let mut v = vec![0.0f32; g.c_in * FREQS * n_chunk];
     let pad = g.pad[0] as isize;
     v.par_chunks_mut(FREQS * n_chunk)
         .enumerate()
         .for_each(|(c, v_c)| {
-            let mut gathered = vec![0.0f32; ALPHA * n];
-            // e[j][i][tx]: row i of every tile, transformed along its columns.
-            let mut e = vec![0.0f32; ALPHA * ALPHA * n];
-            for tile_row in t0 / n..t1 / n {
-                let (b, ty) = (tile_row / tiles.rows, tile_row % tiles.rows);
+            for (b, r0, r1, local) in tiles.segments(chunk) {
+                let n = (r1 - r0) * cols;
                 let plane = &x[(b * g.c_in + c) * g.in_plane()..][..g.in_plane()];
+                let mut gathered = vec![0.0f32; ALPHA * n];
+                // e[j][i][t]: row i of every tile, transformed along its columns.
+                let mut e = vec![0.0f32; ALPHA * ALPHA * n];
                 for i in 0..ALPHA {
-                    let iy = (ty * M + i) as isize - pad;
-                    if iy < 0 || iy as usize >= g.in_h {
-                        for j in 0..ALPHA {
-                            e[(j * ALPHA + i) * n..][..n].fill(0.0);
-                        }
-                        continue;
-                    }
-                    let row = &plane[iy as usize * g.in_w..][..g.in_w];
-                    for k in 0..ALPHA {
-                        let dst = &mut gathered[k * n..][..n];
-                        for (tx, d) in dst.iter_mut().enumerate() {
-                            let ix = (tx * M + k) as isize - pad;
-                            *d = if ix >= 0 && (ix as usize) < g.in_w {
-                                row[ix as usize]
-                            } else {
-                                0.0
+                    for (ty, part) in (r0..r1).zip(0..) {
+                        let iy = (ty * M + i) as isize - pad;
+                        let row = (iy >= 0 && (iy as usize) < g.in_h)
+                            .then(|| &plane[iy as usize * g.in_w..][..g.in_w]);
+                        for k in 0..ALPHA {
+                            let dst = &mut gathered[k * n + part * cols..][..cols];
+                            let Some(row) = row else {
+                                dst.fill(0.0);
+                                continue;
                             };
+                            // Tile columns tx read row[tx·M + k − pad]: inside the row for
+                            // tx in [lo, hi), padding outside.
+                            let lo = (g.pad[1].saturating_sub(k)).div_ceil(M).min(cols);
+                            let hi = (g.in_w + g.pad[1])
+                                .saturating_sub(k)
+                                .div_ceil(M)
+                                .clamp(lo, cols);
+                            dst[..lo].fill(0.0);
+                            dst[hi..].fill(0.0);
+                            if lo == hi {
+                                continue;
+                            }
+                            let first = lo * M + k - g.pad[1];
+                            for (d, s) in dst[lo..hi].iter_mut().zip(row[first..].iter().step_by(M))
+                            {
+                                *d = *s;
+                            }
                         }
                     }
                     combine(&BT, &gathered, n, &mut e[i * n..], ALPHA * n, n);
                 }
-                let local = tile_row * n - t0;
                 for j in 0..ALPHA {
                     combine(
                         &BT,
@@ -309,44 +339,45 @@ fn transform_output(
     m: &[f32],
     g: &ConvGeom,
     tiles: &Tiles,
-    (t0, t1): (usize, usize),
+    chunk: (usize, usize),
     bias: Option<&[f32]>,
     y: &mut [f32],
 ) {
-    let n_chunk = t1 - t0;
-    let n = tiles.cols;
+    let n_chunk = chunk.1 - chunk.0;
+    let cols = tiles.cols;
     let plane = g.out_plane();
+    let segments: Vec<_> = tiles.segments(chunk).collect();
     y.par_chunks_mut(plane)
         .enumerate()
         .for_each(|(bc, y_plane)| {
             let (b, o) = (bc / g.c_out, bc % g.c_out);
-            let rows = (b * tiles.rows).max(t0 / n)..((b + 1) * tiles.rows).min(t1 / n);
-            if rows.is_empty() {
+            let Some(&(_, r0, r1, local)) = segments.iter().find(|s| s.0 == b) else {
                 return;
-            }
+            };
+            let n = (r1 - r0) * cols;
             let bias = bias.map_or(0.0, |bias| bias[o]);
             let m_o = &m[o * FREQS * n_chunk..][..FREQS * n_chunk];
-            // f[p][j][tx], then out[q][tx] for one tile row p at a time.
+            // f[p][j][t], then out[p][q][t].
             let mut f = vec![0.0f32; M * ALPHA * n];
-            let mut out = vec![0.0f32; M * n];
-            for tile_row in rows {
-                let ty = tile_row % tiles.rows;
-                let local = tile_row * n - t0;
-                for j in 0..ALPHA {
-                    combine(
-                        &AT,
-                        &m_o[j * n_chunk + local..],
-                        ALPHA * n_chunk,
-                        &mut f[j * n..],
-                        ALPHA * n,
-                        n,
-                    );
-                }
+            for j in 0..ALPHA {
+                combine(
+                    &AT,
+                    &m_o[j * n_chunk + local..],
+                    ALPHA * n_chunk,
+                    &mut f[j * n..],
+                    ALPHA * n,
+                    n,
+                );
+            }
+            let mut out = vec![0.0f32; M * M * n];
+            for p in 0..M {
+                combine(&AT, &f[p * ALPHA * n..], n, &mut out[p * M * n..], n, n);
+            }
+            for (ty, part) in (r0..r1).zip(0..) {
                 for p in 0..M.min(g.out_h - ty * M) {
-                    combine(&AT, &f[p * ALPHA * n..], n, &mut out, n, n);
                     let dst = &mut y_plane[(ty * M + p) * g.out_w..][..g.out_w];
                     for q in 0..M {
-                        let src = &out[q * n..][..n];
+                        let src = &out[(p * M + q) * n + part * cols..][..cols];
                         for (d, s) in dst.iter_mut().skip(q).step_by(M).zip(src) {
                             *d = s + bias;
                         }
@@ -412,37 +443,36 @@ fn transform_output_grad(
     dy: &[f32],
     g: &ConvGeom,
     tiles: &Tiles,
-    (t0, t1): (usize, usize),
+    chunk: (usize, usize),
 ) -> Vec<f32> {
-    let n_chunk = t1 - t0;
-    let n = tiles.cols;
+    let n_chunk = chunk.1 - chunk.0;
+    let cols = tiles.cols;
     let mut dm = vec![0.0f32; g.c_out * FREQS * n_chunk];
     dm.par_chunks_mut(FREQS * n_chunk)
         .enumerate()
         .for_each(|(o, dm_o)| {
-            let mut gathered = vec![0.0f32; M * n];
-            // h[p][b][tx]: output row p of every tile, transformed along its columns.
-            let mut h = vec![0.0f32; M * ALPHA * n];
-            for tile_row in t0 / n..t1 / n {
-                let (b, ty) = (tile_row / tiles.rows, tile_row % tiles.rows);
+            for (b, r0, r1, local) in tiles.segments(chunk) {
+                let n = (r1 - r0) * cols;
                 let plane = &dy[(b * g.c_out + o) * g.out_plane()..][..g.out_plane()];
+                let mut gathered = vec![0.0f32; M * n];
+                // h[p][b][t]: output row p of every tile, transformed along its columns.
+                let mut h = vec![0.0f32; M * ALPHA * n];
                 for p in 0..M {
-                    let oy = ty * M + p;
-                    if oy >= g.out_h {
-                        h[p * ALPHA * n..][..ALPHA * n].fill(0.0);
-                        continue;
-                    }
-                    let row = &plane[oy * g.out_w..][..g.out_w];
-                    for q in 0..M {
-                        let dst = &mut gathered[q * n..][..n];
-                        dst.fill(0.0);
-                        for (d, s) in dst.iter_mut().zip(row.iter().skip(q).step_by(M)) {
-                            *d = *s;
+                    for (ty, part) in (r0..r1).zip(0..) {
+                        let oy = ty * M + p;
+                        for q in 0..M {
+                            let dst = &mut gathered[q * n + part * cols..][..cols];
+                            dst.fill(0.0);
+                            if oy < g.out_h {
+                                let row = &plane[oy * g.out_w..][..g.out_w];
+                                for (d, s) in dst.iter_mut().zip(row.iter().skip(q).step_by(M)) {
+                                    *d = *s;
+                                }
+                            }
                         }
                     }
                     combine(&A, &gathered, n, &mut h[p * ALPHA * n..], n, n);
                 }
-                let local = tile_row * n - t0;
                 for b2 in 0..ALPHA {
                     combine(
                         &A,

@@ -1,0 +1,194 @@
+//! Direct stride-1 convolution for layers with very few output channels, such as the
+//! generator's last 7×7 layer (64 → 3). There im2col + GEMM is the wrong shape: a GEMM three
+//! rows tall, fed by an im2col matrix of 49·64 rows per pixel (800 MB at 256²). Here every
+//! (channel, kernel tap) is one multiply-add along an image row, which stays in L1.
+
+use rayon::prelude::*;
+
+use super::gemm_conv::ConvGeom;
+
+/// Whether the direct kernels handle this convolution: stride 1 and at most 4 output channels.
+pub fn applies(g: &ConvGeom) -> bool {
+    g.stride == [1, 1] && g.c_out <= 4
+}
+
+/// `dst[lo..hi] += c · src[lo + shift..hi + shift]`, the shifted input row one tap reads.
+#[inline(always)]
+fn axpy(dst: &mut [f32], src: &[f32], c: f32) {
+    dst.iter_mut().zip(src).for_each(|(d, s)| *d += c * s);
+}
+
+/// `y = conv(x, w) + bias`, one output row of every output channel at a time.
+pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f32> {
+    let (kk, ow) = (g.k_h * g.k_w, g.out_w);
+    let mut y = vec![0.0f32; g.batch * g.c_out * g.out_plane()];
+    // Rows of every (image, output channel) plane, in parallel over (image, output row).
+    let rows: Vec<(usize, usize)> = (0..g.batch)
+        .flat_map(|b| (0..g.out_h).map(move |oy| (b, oy)))
+        .collect();
+    let out: Vec<Vec<f32>> = rows
+        .par_iter()
+        .map(|&(b, oy)| {
+            let mut acc = vec![0.0f32; g.c_out * ow];
+            for (o, acc_o) in acc.chunks_exact_mut(ow).enumerate() {
+                acc_o.fill(bias.map_or(0.0, |bias| bias[o]));
+            }
+            for ci in 0..g.c_in {
+                let plane = &x[(b * g.c_in + ci) * g.in_plane()..][..g.in_plane()];
+                for ki in 0..g.k_h {
+                    let Some(iy) = g.in_row(oy, ki) else { continue };
+                    let row = &plane[iy * g.in_w..][..g.in_w];
+                    for kj in 0..g.k_w {
+                        let (lo, hi) = g.valid_cols(kj);
+                        let src = &row[lo + kj - g.pad[1]..][..hi - lo];
+                        for (o, acc_o) in acc.chunks_exact_mut(ow).enumerate() {
+                            let c = w[(o * g.c_in + ci) * kk + ki * g.k_w + kj];
+                            axpy(&mut acc_o[lo..hi], src, c);
+                        }
+                    }
+                }
+            }
+            acc
+        })
+        .collect();
+    for (&(b, oy), acc) in rows.iter().zip(out) {
+        for (o, acc_o) in acc.chunks_exact(ow).enumerate() {
+            y[((b * g.c_out + o) * g.out_h + oy) * ow..][..ow].copy_from_slice(acc_o);
+        }
+    }
+    y
+}
+
+/// The gradient of [`forward`] with respect to `x`: every tap scatters the output gradient
+/// back along the input row it read, in parallel over input planes.
+pub fn backward_data(dy: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
+    let kk = g.k_h * g.k_w;
+    let mut dx = vec![0.0f32; g.batch * g.c_in * g.in_plane()];
+    dx.par_chunks_mut(g.in_plane())
+        .enumerate()
+        .for_each(|(bc, dx_plane)| {
+            let (b, ci) = (bc / g.c_in, bc % g.c_in);
+            for o in 0..g.c_out {
+                let dy_plane = &dy[(b * g.c_out + o) * g.out_plane()..][..g.out_plane()];
+                for ki in 0..g.k_h {
+                    for kj in 0..g.k_w {
+                        let c = w[(o * g.c_in + ci) * kk + ki * g.k_w + kj];
+                        let (lo, hi) = g.valid_cols(kj);
+                        for oy in 0..g.out_h {
+                            let Some(iy) = g.in_row(oy, ki) else { continue };
+                            let dst = &mut dx_plane[iy * g.in_w + lo + kj - g.pad[1]..][..hi - lo];
+                            axpy(dst, &dy_plane[oy * g.out_w + lo..][..hi - lo], c);
+                        }
+                    }
+                }
+            }
+        });
+    dx
+}
+
+/// The gradient of [`forward`] with respect to `w`: one dot product per (output channel,
+/// input channel, tap) over the batch and the output rows.
+pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
+    let kk = g.k_h * g.k_w;
+    let mut dw = vec![0.0f32; g.c_out * g.c_in * kk];
+    dw.par_chunks_mut(kk).enumerate().for_each(|(oc, dw_oc)| {
+        let (o, ci) = (oc / g.c_in, oc % g.c_in);
+        for (tap, d) in dw_oc.iter_mut().enumerate() {
+            let (ki, kj) = (tap / g.k_w, tap % g.k_w);
+            let (lo, hi) = g.valid_cols(kj);
+            let mut sum = 0.0f32;
+            for b in 0..g.batch {
+                let x_plane = &x[(b * g.c_in + ci) * g.in_plane()..][..g.in_plane()];
+                let dy_plane = &dy[(b * g.c_out + o) * g.out_plane()..][..g.out_plane()];
+                for oy in 0..g.out_h {
+                    let Some(iy) = g.in_row(oy, ki) else { continue };
+                    let xs = &x_plane[iy * g.in_w + lo + kj - g.pad[1]..][..hi - lo];
+                    let ds = &dy_plane[oy * g.out_w + lo..][..hi - lo];
+                    sum += dot(xs, ds);
+                }
+            }
+            *d = sum;
+        }
+    });
+    dw
+}
+
+/// A dot product in 16 independent lanes, so that it vectorises without reassociating.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (xa, xb) in ca.zip(cb) {
+        for ((l, x), y) in lanes.iter_mut().zip(xa).zip(xb) {
+            *l += x * y;
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::gemm_conv;
+    use super::*;
+
+    fn pseudo_random(n: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    /// The im2col kernels are checked against the definition of a convolution; the direct
+    /// ones must compute the same three maps.
+    #[test]
+    fn matches_the_im2col_kernels() {
+        let cases = [
+            ([2, 5, 12, 11], [3, 5, 7, 7], 0),
+            ([1, 4, 9, 9], [1, 4, 3, 3], 1),
+            ([2, 3, 6, 7], [4, 3, 4, 4], 2),
+        ];
+        for (s, (xs, ws, pad)) in cases.into_iter().enumerate() {
+            let g = ConvGeom::new(xs, ws, [1, 1], [pad, pad]).unwrap();
+            assert!(applies(&g));
+            let seed = 10 * s as u64;
+            let x = pseudo_random(xs.iter().product(), seed);
+            let w = pseudo_random(ws.iter().product(), seed + 1);
+            let bias = pseudo_random(ws[0], seed + 2);
+            let dy = pseudo_random(g.batch * g.c_out * g.out_plane(), seed + 3);
+            let tol = 1e-5 * (g.k() as f32).max((g.batch * g.out_plane()) as f32);
+            let d = max_diff(
+                &forward(&x, &w, Some(&bias), &g),
+                &gemm_conv::forward(&x, &w, Some(&bias), &g),
+            );
+            assert!(d < tol, "case {s}: forward differs by {d}");
+            let d = max_diff(
+                &backward_data(&dy, &w, &g),
+                &gemm_conv::backward_data(&dy, &w, &g),
+            );
+            assert!(d < tol, "case {s}: input gradient differs by {d}");
+            let d = max_diff(
+                &backward_weight(&x, &dy, &g),
+                &gemm_conv::backward_weight(&x, &dy, &g),
+            );
+            assert!(d < tol, "case {s}: weight gradient differs by {d}");
+        }
+    }
+}
