@@ -28,6 +28,9 @@ pub enum What {
     Both,
     /// The data loader alone on --dataroot: decode, resize to --load-size, crop, flip.
     Loader,
+    /// The CPU convolution kernels alone on one residual-block convolution (3×3, 4·ngf channels,
+    /// --size feature map): forward and both gradients, im2col + GEMM against Winograd.
+    Conv,
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +80,65 @@ fn median_time(iters: usize, mut f: impl FnMut()) -> f64 {
     times[times.len() / 2]
 }
 
+/// Throughput of the CPU convolution kernels, in direct-convolution GFLOP/s (so that the
+/// algorithms compare on the same work).
+fn conv_kernels(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    use crate::ops::gemm_conv::{self, ConvGeom};
+    use crate::ops::winograd;
+    crate::device::set_threads(args.device.threads)?;
+    crate::device::keep_freed_memory();
+    let (b, c, s) = (args.batch_size, 4 * args.ngf, args.size);
+    // Reflect-padded input, as in the residual blocks: the output is s×s.
+    let g = ConvGeom::new([b, c, s + 2, s + 2], [c, c, 3, 3], [1, 1], [0, 0])
+        .ok_or_else(|| UsageError("--size must be at least 1".into()))?;
+    let fill = |n: usize, k: usize| -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * k) % 1000) as f32 / 1000.0 - 0.5)
+            .collect()
+    };
+    let x = fill(b * c * g.in_plane(), 7919);
+    let w = fill(c * c * 9, 104729);
+    let dy = fill(b * c * g.out_plane(), 31);
+    let gflops = g.flops() / 1e9;
+    let mut out = serde_json::Map::new();
+    out.insert("threads".into(), rayon::current_num_threads().into());
+    out.insert("map".into(), s.into());
+    out.insert("channels".into(), c.into());
+    type Run<'a> = (&'static str, Box<dyn Fn() + 'a>);
+    let runs: [Run; 6] = [
+        (
+            "im2col_forward",
+            Box::new(|| drop(gemm_conv::forward(&x, &w, None, &g))),
+        ),
+        (
+            "im2col_backward_data",
+            Box::new(|| drop(gemm_conv::backward_data(&dy, &w, &g))),
+        ),
+        (
+            "im2col_backward_weight",
+            Box::new(|| drop(gemm_conv::backward_weight(&x, &dy, &g))),
+        ),
+        (
+            "winograd_forward",
+            Box::new(|| drop(winograd::forward(&x, &w, None, &g))),
+        ),
+        (
+            "winograd_backward_data",
+            Box::new(|| drop(winograd::backward_data(&dy, &w, &g))),
+        ),
+        (
+            "winograd_backward_weight",
+            Box::new(|| drop(winograd::backward_weight(&x, &dy, &g))),
+        ),
+    ];
+    for (name, run) in runs {
+        let t = median_time(args.iters, &run);
+        out.insert(format!("{name}_gflops"), (gflops / t).round().into());
+    }
+    print_json(serde_json::Value::Object(out), args.json);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Images per second of the loader alone, one epoch of up to 200 batches.
 fn loader(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let Some(dataroot) = &args.dataroot else {
@@ -121,6 +183,9 @@ fn peak_rss_mib() -> Option<f64> {
 pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     if args.what == What::Loader {
         return loader(args);
+    }
+    if args.what == What::Conv {
+        return conv_kernels(args);
     }
     let device = args.device.setup()?;
     let g = GeneratorConfig::Resnet(ResnetGeneratorConfig::official(
@@ -194,13 +259,16 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     if let Some(rss) = peak_rss_mib() {
         out.insert("peak_rss_mib".into(), rss.into());
     }
-    let json = serde_json::Value::Object(out);
-    if args.json {
+    print_json(serde_json::Value::Object(out), args.json);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_json(json: serde_json::Value, as_json: bool) {
+    if as_json {
         println!("{json}");
     } else {
         for (k, v) in json.as_object().into_iter().flatten() {
             println!("{k:>14}  {v}");
         }
     }
-    Ok(ExitCode::SUCCESS)
 }
