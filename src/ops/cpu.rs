@@ -18,10 +18,7 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<
 
 /// The gradient of [`forward`] with respect to `x`.
 pub fn backward_data(dy: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
-    // On maps of 32×32 and less the transposed Winograd convolution (which transforms the
-    // output gradient padded by 2) loses to im2col: 140 against 165 GFLOP/s at 32×32, 218
-    // against 178 at 48×48 (`cyclegan bench --what conv --size S`, 256 channels, 2 threads).
-    if winograd::applies(g) && g.out_plane() > 32 * 32 {
+    if winograd::applies(g) {
         winograd::backward_data(dy, w, g)
     } else if direct::applies(g) {
         direct::backward_data(dy, w, g)
