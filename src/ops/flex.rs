@@ -93,8 +93,9 @@ impl Operand {
     }
 }
 
-/// The dense f32 values of a flex tensor.
-fn values(t: &FlexTensor) -> FlexTensor {
+/// `t` laid out densely from offset 0, so that `storage()` is exactly its values (a cheap clone
+/// when it already is).
+fn dense(t: &FlexTensor) -> FlexTensor {
     t.to_contiguous()
 }
 
@@ -164,7 +165,7 @@ pub fn conv(
         || matches!(bias, Some(Operand::Tracked(_)));
     if !any_tracked {
         let plain = |o: Operand| match o {
-            Operand::Plain(f) => values(&f),
+            Operand::Plain(f) => dense(&f),
             Operand::Tracked(_) => unreachable!("checked above"),
         };
         let (x, w, bias) = (plain(x), plain(w), bias.map(plain));
@@ -179,8 +180,8 @@ pub fn conv(
     }
     let (x, w) = (x.tracked(), w.tracked());
     let bias = bias.map(Operand::tracked);
-    let (xv, wv) = (values(x.primitive()), values(w.primitive()));
-    let bv = bias.as_ref().map(|b| values(b.primitive()));
+    let (xv, wv) = (dense(x.primitive()), dense(w.primitive()));
+    let bv = bias.as_ref().map(|b| dense(b.primitive()));
     let y = apply(
         direction,
         &geom,
@@ -242,7 +243,7 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward {
             x,
             w,
         } = ops.state;
-        let grad = values(&grads.consume::<Flex>(&ops.node));
+        let grad = dense(&grads.consume::<Flex>(&ops.node));
         let (g, x, w) = (
             grad.storage::<f32>(),
             x.storage::<f32>(),
