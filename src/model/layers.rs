@@ -14,7 +14,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::params::{ParamMut, ParamRole, Params, Visitor};
-use crate::ops::{conv_transpose2d, conv2d};
+use crate::ops::{conv_transpose2d, conv2d, instance_norm};
 
 /// Whether a forward pass trains (dropout on, batch statistics) or evaluates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,15 +206,10 @@ impl Norm2d {
     /// # Shapes
     /// `x`: `[b, c, h, w]` → `[b, c, h, w]`
     pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
-        let [b, c, h, w] = x.dims();
+        let c = x.dims()[1];
         let normed = match self.kind {
             NormKind::None => return x,
-            NormKind::Instance | NormKind::InstanceAffine => {
-                let flat = x.reshape([b, c, h * w]);
-                let (var, mean) = flat.clone().var_mean_bias(2); // [b, c, 1]
-                let normed = (flat - mean) / (var + NORM_EPS).sqrt();
-                normed.reshape([b, c, h, w])
-            }
+            NormKind::Instance | NormKind::InstanceAffine => instance_norm(x, NORM_EPS),
             NormKind::Batch => self.batch_norm(x, mode),
         };
         match (&self.weight, &self.bias) {

@@ -20,8 +20,8 @@ use burn_dispatch::{
 use burn_flex::{Flex, FlexTensor};
 
 use super::Operands;
-use super::cpu;
 use super::gemm_conv::ConvGeom;
+use super::{cpu, norm};
 
 type AdTensor = FloatTensor<Autodiff<Flex>>;
 
@@ -277,6 +277,70 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward {
             };
             let db = cpu::backward_bias(g, geom.batch, channels);
             grads.register::<Flex>(node.id, flex_tensor(db, vec![channels]));
+        }
+    }
+}
+
+/// Instance normalisation of a flex f32 tensor `[b, c, h, w]`, one graph node under autodiff;
+/// hands the tensor back untouched when it lives elsewhere.
+#[allow(clippy::result_large_err)]
+pub fn instance_norm(x: Tensor<4>, eps: f64) -> Result<Tensor<4>, Tensor<4>> {
+    let [_, _, h, w] = x.dims();
+    let plane = h * w;
+    match open(x.into_dispatch()) {
+        Err(t) => Err(Tensor::from_dispatch(t)),
+        Ok(Operand::Plain(f)) => {
+            let f = dense(&f);
+            let (y, _) = norm::forward(f.storage(), plane, eps);
+            let shape = f.layout().shape().to_vec();
+            Ok(Tensor::from_dispatch(close(Operand::Plain(flex_tensor(
+                y, shape,
+            )))))
+        }
+        Ok(Operand::Tracked(a)) => {
+            let f = dense(a.primitive());
+            let (y, rstd) = norm::forward(f.storage(), plane, eps);
+            let y = flex_tensor(y, f.layout().shape().to_vec());
+            let out = match NormBackward
+                .prepare::<NoCheckpointing>([a.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(
+                    NormState {
+                        y: y.clone(),
+                        rstd,
+                        plane,
+                    },
+                    y,
+                ),
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            };
+            Ok(Tensor::from_dispatch(close(Operand::Tracked(out))))
+        }
+    }
+}
+
+/// The normalised output (shared, not copied) and each plane's reciprocal deviation.
+#[derive(Clone, Debug)]
+struct NormState {
+    y: FlexTensor,
+    rstd: Vec<f32>,
+    plane: usize,
+}
+
+#[derive(Debug)]
+struct NormBackward;
+
+impl Backward<Flex, 1> for NormBackward {
+    type State = NormState;
+
+    fn backward(self, ops: Ops<NormState, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let NormState { y, rstd, plane } = ops.state;
+        let grad = dense(&grads.consume::<Flex>(&ops.node));
+        if let [Some(node)] = ops.parents {
+            let dx = norm::backward(y.storage(), &rstd, grad.storage(), plane);
+            grads.register::<Flex>(node.id, flex_tensor(dx, y.layout().shape().to_vec()));
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod cpu;
 pub mod direct;
 mod flex;
 pub mod gemm_conv;
+pub mod norm;
 pub mod winograd;
 
 use burn::tensor::Tensor;
@@ -47,6 +48,20 @@ pub fn conv2d(
     };
     let options = ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1);
     burn_conv2d(x, weight, bias, options)
+}
+
+/// Instance normalisation without affine parameters (`InstanceNorm2d(affine=False)`): each
+/// `[h, w]` plane to zero mean and unit (biased) variance, `eps` inside the square root.
+pub fn instance_norm(x: Tensor<4>, eps: f64) -> Tensor<4> {
+    match flex::instance_norm(x, eps) {
+        Ok(y) => y,
+        Err(x) => {
+            let [b, c, h, w] = x.dims();
+            let flat = x.reshape([b, c, h * w]);
+            let (var, mean) = flat.clone().var_mean_bias(2);
+            ((flat - mean) / (var + eps).sqrt()).reshape([b, c, h, w])
+        }
+    }
 }
 
 /// `nn.ConvTranspose2d` with no dilation and one group: `[b, c_in, h, w]` by
@@ -161,6 +176,35 @@ mod tests {
         assert!(max_diff(ours.1, burns.1) < 1e-3, "input gradient");
         assert!(max_diff(ours.2, burns.2) < 1e-3, "weight gradient");
         assert!(max_diff(ours.3, burns.3) < 1e-3, "bias gradient");
+    }
+
+    /// The fused instance norm against burn's element-wise composition of the same formula,
+    /// values and input gradient through autodiff.
+    #[test]
+    fn instance_norm_matches_the_composed_ops() {
+        let device = Device::flex();
+        let x = Tensor::<4>::random([2, 3, 5, 7], Distribution::Uniform(-2.0, 3.0), &device);
+        let weights = Tensor::<4>::random([2, 3, 5, 7], Distribution::Uniform(-1.0, 1.0), &device);
+        let composed = |x: Tensor<4>| {
+            let flat = x.reshape([2, 3, 35]);
+            let (var, mean) = flat.clone().var_mean_bias(2);
+            ((flat - mean) / (var + 1e-5).sqrt()).reshape([2, 3, 5, 7])
+        };
+        let run = |fused: bool| {
+            let x = x.clone().autodiff().require_grad();
+            let y = if fused {
+                instance_norm(x.clone(), 1e-5)
+            } else {
+                composed(x.clone())
+            };
+            let grads = (y.clone() * weights.clone()).sum().backward();
+            (y.inner(), x.grad(&grads).unwrap())
+        };
+        let (ours, burns) = (run(true), run(false));
+        assert!(max_diff(ours.0, burns.0) < 1e-5, "output");
+        assert!(max_diff(ours.1, burns.1) < 1e-4, "input gradient");
+        // Without autodiff too.
+        assert!(max_diff(instance_norm(x.clone(), 1e-5), composed(x)) < 1e-5);
     }
 
     #[test]
