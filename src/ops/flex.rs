@@ -85,6 +85,14 @@ fn close(op: Operand) -> DispatchTensor {
 }
 
 impl Operand {
+    /// The operand's values, densely laid out (see [`dense`]).
+    fn values(&self) -> FlexTensor {
+        match self {
+            Operand::Plain(f) => dense(f),
+            Operand::Tracked(a) => dense(a.primitive()),
+        }
+    }
+
     fn tracked(self) -> AdTensor {
         match self {
             Operand::Plain(f) => Autodiff::<Flex>::from_inner(f),
@@ -160,28 +168,8 @@ pub fn conv(
             ));
         }
     };
-    let any_tracked = matches!(x, Operand::Tracked(_))
-        || matches!(w, Operand::Tracked(_))
-        || matches!(bias, Some(Operand::Tracked(_)));
-    if !any_tracked {
-        let plain = |o: Operand| match o {
-            Operand::Plain(f) => dense(&f),
-            Operand::Tracked(_) => unreachable!("checked above"),
-        };
-        let (x, w, bias) = (plain(x), plain(w), bias.map(plain));
-        let y = apply(
-            direction,
-            &geom,
-            x.storage(),
-            w.storage(),
-            bias.as_ref().map(|b| b.storage()),
-        );
-        return Ok(Tensor::from_dispatch(close(Operand::Plain(y))));
-    }
-    let (x, w) = (x.tracked(), w.tracked());
-    let bias = bias.map(Operand::tracked);
-    let (xv, wv) = (dense(x.primitive()), dense(w.primitive()));
-    let bv = bias.as_ref().map(|b| dense(b.primitive()));
+    let (xv, wv) = (x.values(), w.values());
+    let bv = bias.as_ref().map(Operand::values);
     let y = apply(
         direction,
         &geom,
@@ -189,6 +177,14 @@ pub fn conv(
         wv.storage(),
         bv.as_ref().map(|b| b.storage()),
     );
+    let any_tracked = matches!(x, Operand::Tracked(_))
+        || matches!(w, Operand::Tracked(_))
+        || matches!(bias, Some(Operand::Tracked(_)));
+    if !any_tracked {
+        return Ok(Tensor::from_dispatch(close(Operand::Plain(y))));
+    }
+    let (x, w) = (x.tracked(), w.tracked());
+    let bias = bias.map(Operand::tracked);
     let state = ConvState {
         direction,
         geom,

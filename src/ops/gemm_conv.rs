@@ -119,13 +119,52 @@ impl ConvGeom {
 }
 
 /// `dst = src_a · src_b` (or `dst += …` with `accumulate`), matrices given by pointer and
-/// (row, column) strides, on the global rayon pool.
+/// (row, column) strides, split over the global rayon pool when large enough.
+///
+/// # Safety
+/// As [`gemm_on`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm(
+    mnk: [usize; 3],
+    dst: *mut f32,
+    dst_rs: usize,
+    accumulate: bool,
+    a: *const f32,
+    a_strides: [usize; 2],
+    b: *const f32,
+    b_strides: [usize; 2],
+) {
+    let threads = rayon::current_num_threads();
+    let parallelism = if threads > 1 && mnk.iter().product::<usize>() >= 1 << 15 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        gemm_on(
+            parallelism,
+            mnk,
+            dst,
+            dst_rs,
+            accumulate,
+            a,
+            a_strides,
+            b,
+            b_strides,
+        )
+    }
+}
+
+/// [`gemm`] with the threading chosen by the caller: `dst` (`[m, n]`, row stride `dst_rs`)
+/// `= a · b` or `+= a · b`, `a` `[m, k]` and `b` `[k, n]` given by (row, column) strides.
 ///
 /// # Safety
 /// Every pointer must be valid for the elements its shape and strides reach, and `dst` must not
 /// overlap the sources.
 #[allow(clippy::too_many_arguments)]
-unsafe fn gemm(
+pub(super) unsafe fn gemm_on(
+    parallelism: gemm::Parallelism,
     [m, n, k]: [usize; 3],
     dst: *mut f32,
     dst_rs: usize,
@@ -135,12 +174,6 @@ unsafe fn gemm(
     b: *const f32,
     [b_rs, b_cs]: [usize; 2],
 ) {
-    let threads = rayon::current_num_threads();
-    let parallelism = if threads > 1 && m * n * k >= 1 << 15 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
     // SAFETY: forwarded from the caller.
     unsafe {
         gemm::gemm(
@@ -367,6 +400,7 @@ pub fn backward_bias(dy: &[f32], batch: usize, channels: usize) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_util::pseudo_random;
     use super::*;
 
     /// The definition of a convolution, one output at a time.
@@ -396,20 +430,6 @@ mod tests {
             }
         }
         y
-    }
-
-    fn pseudo_random(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
     }
 
     fn dot(a: &[f32], b: &[f32]) -> f64 {

@@ -10,6 +10,8 @@ pub mod direct;
 mod flex;
 pub mod gemm_conv;
 pub mod norm;
+#[cfg(test)]
+mod test_util;
 pub mod winograd;
 
 use burn::tensor::Tensor;

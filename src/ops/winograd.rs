@@ -20,7 +20,7 @@
 
 use rayon::prelude::*;
 
-use super::gemm_conv::ConvGeom;
+use super::gemm_conv::{ConvGeom, gemm_on};
 
 /// Output tile side.
 const M: usize = 4;
@@ -307,26 +307,16 @@ fn multiply(u: &[f32], v: &[f32], outs: usize, ins: usize, n: usize) -> Vec<f32>
         // SAFETY: frequency ξ writes only M[·][ξ][·]; U_ξ is [outs, ins] with row stride
         // FREQS·ins; V's rows for ξ are n long with stride FREQS·n.
         unsafe {
-            gemm::gemm(
-                outs,
-                n,
-                ins,
+            gemm_on(
+                gemm::Parallelism::None,
+                [outs, n, ins],
                 dst.get().add(xi * n),
-                1,
-                (FREQS * n) as isize,
+                FREQS * n,
                 false,
                 u[xi * ins..].as_ptr(),
-                1,
-                (FREQS * ins) as isize,
+                [FREQS * ins, 1],
                 v[xi * n..].as_ptr(),
-                1,
-                (FREQS * n) as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
+                [FREQS * n, 1],
             );
         }
     });
@@ -507,26 +497,16 @@ fn backward_weight_in_chunks(x: &[f32], dy: &[f32], g: &ConvGeom, cap: usize) ->
             // SAFETY: frequency ξ accumulates only into dU[·][ξ][·] (row stride FREQS·ins); dM's
             // rows for ξ are n long with stride FREQS·n, and V read transposed likewise.
             unsafe {
-                gemm::gemm(
-                    outs,
-                    ins,
-                    n,
+                gemm_on(
+                    gemm::Parallelism::None,
+                    [outs, ins, n],
                     dst.get().add(xi * ins),
-                    1,
-                    (FREQS * ins) as isize,
+                    FREQS * ins,
                     true,
                     dm[xi * n..].as_ptr(),
-                    1,
-                    (FREQS * n) as isize,
+                    [FREQS * n, 1],
                     v[xi * n..].as_ptr(),
-                    (FREQS * n) as isize,
-                    1,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::None,
+                    [1, FREQS * n],
                 );
             }
         });
@@ -571,27 +551,8 @@ fn backward_weight_in_chunks(x: &[f32], dy: &[f32], g: &ConvGeom, cap: usize) ->
 #[cfg(test)]
 mod tests {
     use super::super::gemm_conv;
+    use super::super::test_util::{max_diff, pseudo_random};
     use super::*;
-
-    fn pseudo_random(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
-
-    fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-        assert_eq!(a.len(), b.len());
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max)
-    }
 
     /// Odd and even sizes (partial edge tiles), every padding, batches of 1 and 3.
     const SHAPES: &[([usize; 4], usize, usize)] = &[
