@@ -133,7 +133,7 @@ fn conv_kernels(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     ];
     for (name, run) in runs {
         let t = median_time(args.iters, &run);
-        out.insert(format!("{name}_gflops"), (gflops / t).round().into());
+        out.insert(format!("{name}_gflops"), (gflops / t).into());
     }
     print_json(serde_json::Value::Object(out), args.json);
     Ok(ExitCode::SUCCESS)
