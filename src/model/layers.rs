@@ -9,7 +9,6 @@
 use std::sync::Mutex;
 
 use burn::tensor::activation::{leaky_relu, relu};
-use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -276,7 +275,7 @@ impl Params for Norm2d {
 
 /// `nn.ReflectionPad2d(p)`.
 pub fn reflection_pad(x: Tensor<4>, p: usize) -> Tensor<4> {
-    x.pad([(p, p), (p, p)], PadMode::Reflect)
+    crate::ops::reflection_pad(x, p)
 }
 
 /// `nn.Dropout(0.5)`: identity when evaluating, as upstream's `eval()` makes it.

@@ -3,6 +3,7 @@
 //! rows tall, fed by an im2col matrix of 49·64 rows per pixel (800 MB at 256²). Here every
 //! (channel, kernel tap) is one multiply-add along an image row, which stays in L1.
 
+use super::simd;
 use rayon::prelude::*;
 
 use super::gemm_conv::ConvGeom;
@@ -29,26 +30,31 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<
     let out: Vec<Vec<f32>> = rows
         .par_iter()
         .map(|&(b, oy)| {
-            let mut acc = vec![0.0f32; g.c_out * ow];
-            for (o, acc_o) in acc.chunks_exact_mut(ow).enumerate() {
-                acc_o.fill(bias.map_or(0.0, |bias| bias[o]));
-            }
-            for ci in 0..g.c_in {
-                let plane = &x[(b * g.c_in + ci) * g.in_plane()..][..g.in_plane()];
-                for ki in 0..g.k_h {
-                    let Some(iy) = g.in_row(oy, ki) else { continue };
-                    let row = &plane[iy * g.in_w..][..g.in_w];
-                    for kj in 0..g.k_w {
-                        let (lo, hi) = g.valid_cols(kj);
-                        let src = &row[lo + kj - g.pad[1]..][..hi - lo];
-                        for (o, acc_o) in acc.chunks_exact_mut(ow).enumerate() {
-                            let c = w[(o * g.c_in + ci) * kk + ki * g.k_w + kj];
-                            axpy(&mut acc_o[lo..hi], src, c);
+            simd::dispatch(
+                #[inline(always)]
+                || {
+                    let mut acc = vec![0.0f32; g.c_out * ow];
+                    for (o, acc_o) in acc.chunks_exact_mut(ow).enumerate() {
+                        acc_o.fill(bias.map_or(0.0, |bias| bias[o]));
+                    }
+                    for ci in 0..g.c_in {
+                        let plane = &x[(b * g.c_in + ci) * g.in_plane()..][..g.in_plane()];
+                        for ki in 0..g.k_h {
+                            let Some(iy) = g.in_row(oy, ki) else { continue };
+                            let row = &plane[iy * g.in_w..][..g.in_w];
+                            for kj in 0..g.k_w {
+                                let (lo, hi) = g.valid_cols(kj);
+                                let src = &row[lo + kj - g.pad[1]..][..hi - lo];
+                                for (o, acc_o) in acc.chunks_exact_mut(ow).enumerate() {
+                                    let c = w[(o * g.c_in + ci) * kk + ki * g.k_w + kj];
+                                    axpy(&mut acc_o[lo..hi], src, c);
+                                }
+                            }
                         }
                     }
-                }
-            }
-            acc
+                    acc
+                },
+            )
         })
         .collect();
     for (&(b, oy), acc) in rows.iter().zip(out) {
@@ -67,21 +73,27 @@ pub fn backward_data(dy: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
     dx.par_chunks_mut(g.in_plane())
         .enumerate()
         .for_each(|(bc, dx_plane)| {
-            let (b, ci) = (bc / g.c_in, bc % g.c_in);
-            for o in 0..g.c_out {
-                let dy_plane = &dy[(b * g.c_out + o) * g.out_plane()..][..g.out_plane()];
-                for ki in 0..g.k_h {
-                    for kj in 0..g.k_w {
-                        let c = w[(o * g.c_in + ci) * kk + ki * g.k_w + kj];
-                        let (lo, hi) = g.valid_cols(kj);
-                        for oy in 0..g.out_h {
-                            let Some(iy) = g.in_row(oy, ki) else { continue };
-                            let dst = &mut dx_plane[iy * g.in_w + lo + kj - g.pad[1]..][..hi - lo];
-                            axpy(dst, &dy_plane[oy * g.out_w + lo..][..hi - lo], c);
+            simd::dispatch(
+                #[inline(always)]
+                || {
+                    let (b, ci) = (bc / g.c_in, bc % g.c_in);
+                    for o in 0..g.c_out {
+                        let dy_plane = &dy[(b * g.c_out + o) * g.out_plane()..][..g.out_plane()];
+                        for ki in 0..g.k_h {
+                            for kj in 0..g.k_w {
+                                let c = w[(o * g.c_in + ci) * kk + ki * g.k_w + kj];
+                                let (lo, hi) = g.valid_cols(kj);
+                                for oy in 0..g.out_h {
+                                    let Some(iy) = g.in_row(oy, ki) else { continue };
+                                    let dst = &mut dx_plane[iy * g.in_w + lo + kj - g.pad[1]..]
+                                        [..hi - lo];
+                                    axpy(dst, &dy_plane[oy * g.out_w + lo..][..hi - lo], c);
+                                }
+                            }
                         }
                     }
-                }
-            }
+                },
+            )
         });
     dx
 }
@@ -92,28 +104,34 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
     let kk = g.k_h * g.k_w;
     let mut dw = vec![0.0f32; g.c_out * g.c_in * kk];
     dw.par_chunks_mut(kk).enumerate().for_each(|(oc, dw_oc)| {
-        let (o, ci) = (oc / g.c_in, oc % g.c_in);
-        for (tap, d) in dw_oc.iter_mut().enumerate() {
-            let (ki, kj) = (tap / g.k_w, tap % g.k_w);
-            let (lo, hi) = g.valid_cols(kj);
-            let mut sum = 0.0f32;
-            for b in 0..g.batch {
-                let x_plane = &x[(b * g.c_in + ci) * g.in_plane()..][..g.in_plane()];
-                let dy_plane = &dy[(b * g.c_out + o) * g.out_plane()..][..g.out_plane()];
-                for oy in 0..g.out_h {
-                    let Some(iy) = g.in_row(oy, ki) else { continue };
-                    let xs = &x_plane[iy * g.in_w + lo + kj - g.pad[1]..][..hi - lo];
-                    let ds = &dy_plane[oy * g.out_w + lo..][..hi - lo];
-                    sum += dot(xs, ds);
+        simd::dispatch(
+            #[inline(always)]
+            || {
+                let (o, ci) = (oc / g.c_in, oc % g.c_in);
+                for (tap, d) in dw_oc.iter_mut().enumerate() {
+                    let (ki, kj) = (tap / g.k_w, tap % g.k_w);
+                    let (lo, hi) = g.valid_cols(kj);
+                    let mut sum = 0.0f32;
+                    for b in 0..g.batch {
+                        let x_plane = &x[(b * g.c_in + ci) * g.in_plane()..][..g.in_plane()];
+                        let dy_plane = &dy[(b * g.c_out + o) * g.out_plane()..][..g.out_plane()];
+                        for oy in 0..g.out_h {
+                            let Some(iy) = g.in_row(oy, ki) else { continue };
+                            let xs = &x_plane[iy * g.in_w + lo + kj - g.pad[1]..][..hi - lo];
+                            let ds = &dy_plane[oy * g.out_w + lo..][..hi - lo];
+                            sum += dot(xs, ds);
+                        }
+                    }
+                    *d = sum;
                 }
-            }
-            *d = sum;
-        }
+            },
+        )
     });
     dw
 }
 
 /// A dot product in 16 independent lanes, so that it vectorises without reassociating.
+#[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 16];
     let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));

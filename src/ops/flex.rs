@@ -20,8 +20,9 @@ use burn_dispatch::{
 use burn_flex::{Flex, FlexTensor};
 
 use super::Operands;
+use super::adam::{self, AdamScalars};
 use super::gemm_conv::ConvGeom;
-use super::{cpu, norm};
+use super::{cpu, norm, pad};
 
 type AdTensor = FloatTensor<Autodiff<Flex>>;
 
@@ -339,4 +340,74 @@ impl Backward<Flex, 1> for NormBackward {
             grads.register::<Flex>(node.id, flex_tensor(dx, y.layout().shape().to_vec()));
         }
     }
+}
+
+/// Reflection padding by `p` of a flex f32 tensor `[b, c, h, w]`, one graph node under
+/// autodiff; hands the tensor back untouched when it lives elsewhere.
+#[allow(clippy::result_large_err)]
+pub fn reflection_pad(x: Tensor<4>, p: usize) -> Result<Tensor<4>, Tensor<4>> {
+    let [b, c, h, w] = x.dims();
+    let shape = vec![b, c, h + 2 * p, w + 2 * p];
+    match open(x.into_dispatch()) {
+        Err(t) => Err(Tensor::from_dispatch(t)),
+        Ok(Operand::Plain(f)) => {
+            let y = pad::forward(dense(&f).storage(), [h, w], p);
+            Ok(Tensor::from_dispatch(close(Operand::Plain(flex_tensor(
+                y, shape,
+            )))))
+        }
+        Ok(Operand::Tracked(a)) => {
+            let y = flex_tensor(
+                pad::forward(dense(a.primitive()).storage(), [h, w], p),
+                shape,
+            );
+            let out = match PadBackward
+                .prepare::<NoCheckpointing>([a.node()])
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish([b, c, h, w, p], y),
+                OpsKind::UnTracked(prep) => prep.finish(y),
+            };
+            Ok(Tensor::from_dispatch(close(Operand::Tracked(out))))
+        }
+    }
+}
+
+#[derive(Debug)]
+struct PadBackward;
+
+impl Backward<Flex, 1> for PadBackward {
+    /// The input's shape and the padding.
+    type State = [usize; 5];
+
+    fn backward(self, ops: Ops<[usize; 5], 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [b, c, h, w, p] = ops.state;
+        let grad = dense(&grads.consume::<Flex>(&ops.node));
+        if let [Some(node)] = ops.parents {
+            let dx = pad::backward(grad.storage(), [h, w], p);
+            grads.register::<Flex>(node.id, flex_tensor(dx, vec![b, c, h, w]));
+        }
+    }
+}
+
+/// Adam's update of a flex f32 parameter (without autodiff) and its moments in one pass;
+/// hands the four tensors back untouched when any lives elsewhere.
+#[allow(clippy::result_large_err, clippy::type_complexity)]
+pub fn adam_step(
+    tensors: [Tensor<1>; 4],
+    scalars: AdamScalars,
+) -> Result<[Tensor<1>; 3], [Tensor<1>; 4]> {
+    let opened = tensors.map(|t| open(t.into_dispatch()));
+    if !opened.iter().all(|o| matches!(o, Ok(Operand::Plain(_)))) {
+        return Err(opened.map(|o| Tensor::from_dispatch(o.map_or_else(|t| t, close))));
+    }
+    let [p, g, m, v] = opened.map(|o| match o {
+        Ok(op) => op.values(),
+        Err(_) => unreachable!("checked above"),
+    });
+    let n = p.storage::<f32>().len();
+    let (p, m, v) = adam::step(p.storage(), g.storage(), m.storage(), v.storage(), scalars);
+    Ok([p, m, v]
+        .map(|values| Tensor::from_dispatch(close(Operand::Plain(flex_tensor(values, vec![n]))))))
 }

@@ -6,6 +6,7 @@
 //!
 //! All tensors are dense NCHW `f32`; weights are PyTorch's `[c_out, c_in, k_h, k_w]`.
 
+use super::simd;
 use rayon::prelude::*;
 
 /// Im2col buffers are capped at this many floats (32 MiB): large enough that the GEMM's N is a
@@ -206,26 +207,31 @@ fn im2col(x: &[f32], g: &ConvGeom, (y0, y1): (usize, usize), col: &mut [f32]) {
     let n = (y1 - y0) * g.out_w;
     let kk = g.k_h * g.k_w;
     col.par_chunks_mut(n).enumerate().for_each(|(r, row)| {
-        let (ci, ki, kj) = (r / kk, (r % kk) / g.k_w, r % g.k_w);
-        let plane = &x[ci * g.in_plane()..][..g.in_plane()];
-        for (oy, dst) in (y0..y1).zip(row.chunks_exact_mut(g.out_w)) {
-            let Some(iy) = g.in_row(oy, ki) else {
-                dst.fill(0.0);
-                continue;
-            };
-            let src = &plane[iy * g.in_w..][..g.in_w];
-            if g.stride[1] == 1 {
-                let (lo, hi) = g.valid_cols(kj);
-                dst[..lo].fill(0.0);
-                dst[hi..].fill(0.0);
-                let shift = lo + kj - g.pad[1];
-                dst[lo..hi].copy_from_slice(&src[shift..shift + (hi - lo)]);
-            } else {
-                for (ox, d) in dst.iter_mut().enumerate() {
-                    *d = g.in_col(ox, kj).map_or(0.0, |ix| src[ix]);
+        simd::dispatch(
+            #[inline(always)]
+            || {
+                let (ci, ki, kj) = (r / kk, (r % kk) / g.k_w, r % g.k_w);
+                let plane = &x[ci * g.in_plane()..][..g.in_plane()];
+                for (oy, dst) in (y0..y1).zip(row.chunks_exact_mut(g.out_w)) {
+                    let Some(iy) = g.in_row(oy, ki) else {
+                        dst.fill(0.0);
+                        continue;
+                    };
+                    let src = &plane[iy * g.in_w..][..g.in_w];
+                    if g.stride[1] == 1 {
+                        let (lo, hi) = g.valid_cols(kj);
+                        dst[..lo].fill(0.0);
+                        dst[hi..].fill(0.0);
+                        let shift = lo + kj - g.pad[1];
+                        dst[lo..hi].copy_from_slice(&src[shift..shift + (hi - lo)]);
+                    } else {
+                        for (ox, d) in dst.iter_mut().enumerate() {
+                            *d = g.in_col(ox, kj).map_or(0.0, |ix| src[ix]);
+                        }
+                    }
                 }
-            }
-        }
+            },
+        )
     });
 }
 
@@ -237,27 +243,34 @@ fn col2im_add(col: &[f32], g: &ConvGeom, (y0, y1): (usize, usize), dx: &mut [f32
     dx.par_chunks_mut(g.in_plane())
         .enumerate()
         .for_each(|(ci, plane)| {
-            for kr in 0..kk {
-                let (ki, kj) = (kr / g.k_w, kr % g.k_w);
-                let row = &col[(ci * kk + kr) * n..][..n];
-                for (oy, src) in (y0..y1).zip(row.chunks_exact(g.out_w)) {
-                    let Some(iy) = g.in_row(oy, ki) else { continue };
-                    let dst = &mut plane[iy * g.in_w..][..g.in_w];
-                    if g.stride[1] == 1 {
-                        let (lo, hi) = g.valid_cols(kj);
-                        let shift = lo + kj - g.pad[1];
-                        for (d, s) in dst[shift..shift + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
-                            *d += s;
-                        }
-                    } else {
-                        for (ox, s) in src.iter().enumerate() {
-                            if let Some(ix) = g.in_col(ox, kj) {
-                                dst[ix] += s;
+            simd::dispatch(
+                #[inline(always)]
+                || {
+                    for kr in 0..kk {
+                        let (ki, kj) = (kr / g.k_w, kr % g.k_w);
+                        let row = &col[(ci * kk + kr) * n..][..n];
+                        for (oy, src) in (y0..y1).zip(row.chunks_exact(g.out_w)) {
+                            let Some(iy) = g.in_row(oy, ki) else { continue };
+                            let dst = &mut plane[iy * g.in_w..][..g.in_w];
+                            if g.stride[1] == 1 {
+                                let (lo, hi) = g.valid_cols(kj);
+                                let shift = lo + kj - g.pad[1];
+                                for (d, s) in
+                                    dst[shift..shift + (hi - lo)].iter_mut().zip(&src[lo..hi])
+                                {
+                                    *d += s;
+                                }
+                            } else {
+                                for (ox, s) in src.iter().enumerate() {
+                                    if let Some(ix) = g.in_col(ox, kj) {
+                                        dst[ix] += s;
+                                    }
+                                }
                             }
                         }
                     }
-                }
-            }
+                },
+            )
         });
 }
 
@@ -299,8 +312,13 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<
     }
     if let Some(bias) = bias {
         y.par_chunks_mut(p).enumerate().for_each(|(i, plane)| {
-            let v = bias[i % g.c_out];
-            plane.iter_mut().for_each(|e| *e += v);
+            simd::dispatch(
+                #[inline(always)]
+                || {
+                    let v = bias[i % g.c_out];
+                    plane.iter_mut().for_each(|e| *e += v);
+                },
+            )
         });
     }
     y

@@ -5,19 +5,25 @@
 //! burn's autodiff graph. On the GPU backends they are burn's own convolutions, which compile to
 //! the device's kernels.
 
+mod adam;
 pub mod cpu;
 pub mod direct;
 mod flex;
 pub mod gemm_conv;
 pub mod norm;
+pub mod pad;
+mod scratch;
+mod simd;
 #[cfg(test)]
 mod test_util;
 pub mod winograd;
 
 use burn::tensor::Tensor;
 use burn::tensor::module::{conv_transpose2d as burn_conv_transpose2d, conv2d as burn_conv2d};
+use burn::tensor::ops::PadMode;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 
+pub use adam::AdamScalars;
 use flex::Direction;
 use gemm_conv::ConvGeom;
 
@@ -63,6 +69,30 @@ pub fn instance_norm(x: Tensor<4>, eps: f64) -> Tensor<4> {
             let (var, mean) = flat.clone().var_mean_bias(2);
             ((flat - mean) / (var + eps).sqrt()).reshape([b, c, h, w])
         }
+    }
+}
+
+/// Adam's update in one pass on the CPU: `[param, grad, exp_avg, exp_avg_sq]` to the new
+/// `[param, exp_avg, exp_avg_sq]`, or the four tensors back where they are not flex f32.
+#[allow(clippy::result_large_err)]
+pub fn adam_step(
+    tensors: [Tensor<1>; 4],
+    scalars: AdamScalars,
+) -> Result<[Tensor<1>; 3], [Tensor<1>; 4]> {
+    flex::adam_step(tensors, scalars)
+}
+
+/// `nn.ReflectionPad2d(p)` on `[b, c, h, w]`, `p < min(h, w)`: one op with its own backward on
+/// the CPU, burn's composed padding elsewhere.
+pub fn reflection_pad(x: Tensor<4>, p: usize) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    if p >= h.min(w) {
+        // burn's own check says what is wrong.
+        return x.pad([(p, p), (p, p)], PadMode::Reflect);
+    }
+    match flex::reflection_pad(x, p) {
+        Ok(y) => y,
+        Err(x) => x.pad([(p, p), (p, p)], PadMode::Reflect),
     }
 }
 
@@ -207,6 +237,36 @@ mod tests {
         assert!(max_diff(ours.1, burns.1) < 1e-4, "input gradient");
         // Without autodiff too.
         assert!(max_diff(instance_norm(x.clone(), 1e-5), composed(x)) < 1e-5);
+    }
+
+    /// The one-pass reflection padding against burn's composed one, values and input gradient.
+    #[test]
+    fn reflection_pad_matches_burns() {
+        let device = Device::flex();
+        for (shape, p) in [([2, 3, 5, 7], 1), ([1, 2, 8, 6], 3)] {
+            let x = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &device);
+            let run = |ours: bool| {
+                let x = x.clone().autodiff().require_grad();
+                let y = if ours {
+                    reflection_pad(x.clone(), p)
+                } else {
+                    x.clone().pad([(p, p), (p, p)], PadMode::Reflect)
+                };
+                let weights = Tensor::<4>::random(y.dims(), Distribution::Default, &device);
+                let weights = (weights * 0.0 + 1.0).cumsum(3) / 7.0;
+                let grads = (y.clone() * weights).sum().backward();
+                (y.inner(), x.grad(&grads).unwrap())
+            };
+            let (ours, burns) = (run(true), run(false));
+            assert_eq!(ours.0.dims(), burns.0.dims());
+            assert_eq!(max_diff(ours.0, burns.0), 0.0, "values are copies");
+            assert!(max_diff(ours.1, burns.1) < 1e-5, "input gradient");
+            let plain = reflection_pad(x.clone(), p);
+            assert_eq!(
+                max_diff(plain, x.pad([(p, p), (p, p)], PadMode::Reflect)),
+                0.0
+            );
+        }
     }
 
     #[test]

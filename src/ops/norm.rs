@@ -2,6 +2,7 @@
 //! with its backward pass. Composed of burn's element-wise ops it is eight tensors and as many
 //! graph nodes per call; the generator makes 23 such calls per forward.
 
+use super::simd;
 use rayon::prelude::*;
 
 /// `y = (x − mean) / sqrt(var + eps)` per plane of `plane` values (mean and biased variance
@@ -12,15 +13,20 @@ pub fn forward(x: &[f32], plane: usize, eps: f64) -> (Vec<f32>, Vec<f32>) {
         .par_chunks_mut(plane.max(1))
         .zip(x.par_chunks(plane.max(1)))
         .map(|(y, x)| {
-            let n = x.len() as f64;
-            let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
-            let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
-            let rstd = 1.0 / (var + eps).sqrt();
-            let (mean, rstd_f) = (mean as f32, rstd as f32);
-            for (y, &x) in y.iter_mut().zip(x) {
-                *y = (x - mean) * rstd_f;
-            }
-            rstd_f
+            simd::dispatch(
+                #[inline(always)]
+                || {
+                    let n = x.len() as f64;
+                    let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
+                    let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+                    let rstd = 1.0 / (var + eps).sqrt();
+                    let (mean, rstd_f) = (mean as f32, rstd as f32);
+                    for (y, &x) in y.iter_mut().zip(x) {
+                        *y = (x - mean) * rstd_f;
+                    }
+                    rstd_f
+                },
+            )
         })
         .collect();
     (y, rstd)
@@ -35,18 +41,23 @@ pub fn backward(y: &[f32], rstd: &[f32], dy: &[f32], plane: usize) -> Vec<f32> {
         .zip(dy.par_chunks(plane.max(1)))
         .zip(rstd.par_iter())
         .for_each(|(((dx, y), dy), &rstd)| {
-            let n = y.len() as f64;
-            let mean_dy = dy.iter().map(|&v| v as f64).sum::<f64>() / n;
-            let mean_dy_y = dy
-                .iter()
-                .zip(y)
-                .map(|(&g, &v)| g as f64 * v as f64)
-                .sum::<f64>()
-                / n;
-            let (mean_dy, mean_dy_y) = (mean_dy as f32, mean_dy_y as f32);
-            for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
-                *dx = rstd * (dy - mean_dy - y * mean_dy_y);
-            }
+            simd::dispatch(
+                #[inline(always)]
+                || {
+                    let n = y.len() as f64;
+                    let mean_dy = dy.iter().map(|&v| v as f64).sum::<f64>() / n;
+                    let mean_dy_y = dy
+                        .iter()
+                        .zip(y)
+                        .map(|(&g, &v)| g as f64 * v as f64)
+                        .sum::<f64>()
+                        / n;
+                    let (mean_dy, mean_dy_y) = (mean_dy as f32, mean_dy_y as f32);
+                    for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
+                        *dx = rstd * (dy - mean_dy - y * mean_dy_y);
+                    }
+                },
+            )
         });
     dx
 }

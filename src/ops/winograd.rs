@@ -18,9 +18,11 @@
 //! transformed input is `V[c][ξ][t]`, the products `M[c_out][ξ][t]`, the transformed weights
 //! `U[c_out][ξ][c_in]`.
 
+use super::simd;
 use rayon::prelude::*;
 
 use super::gemm_conv::{ConvGeom, gemm_on};
+use super::scratch::{self, Scratch};
 
 /// Output tile side.
 const M: usize = 4;
@@ -176,63 +178,69 @@ fn combine<const P: usize, const Q: usize>(
 
 /// `V[c][ξ][t - t0] = (Bᵀ d B)_ξ` for the input tiles `t0..t1` (whole tile rows) of `x`
 /// (`[batch, c, h, w]`), every step running along all of an image's tiles at once.
-fn transform_input(x: &[f32], g: &ConvGeom, tiles: &Tiles, chunk: (usize, usize)) -> Vec<f32> {
+fn transform_input(x: &[f32], g: &ConvGeom, tiles: &Tiles, chunk: (usize, usize)) -> Scratch {
     let n_chunk = chunk.1 - chunk.0;
     let cols = tiles.cols;
-    let mut v = vec![0.0f32; g.c_in * FREQS * n_chunk];
+    let mut v = scratch::take(g.c_in * FREQS * n_chunk);
     let pad = g.pad[0] as isize;
     v.par_chunks_mut(FREQS * n_chunk)
         .enumerate()
         .for_each(|(c, v_c)| {
-            for (b, r0, r1, local) in tiles.segments(chunk) {
-                let n = (r1 - r0) * cols;
-                let plane = &x[(b * g.c_in + c) * g.in_plane()..][..g.in_plane()];
-                let mut gathered = vec![0.0f32; ALPHA * n];
-                // e[j][i][t]: row i of every tile, transformed along its columns.
-                let mut e = vec![0.0f32; ALPHA * ALPHA * n];
-                for i in 0..ALPHA {
-                    for (ty, part) in (r0..r1).zip(0..) {
-                        let iy = (ty * M + i) as isize - pad;
-                        let row = (iy >= 0 && (iy as usize) < g.in_h)
-                            .then(|| &plane[iy as usize * g.in_w..][..g.in_w]);
-                        for k in 0..ALPHA {
-                            let dst = &mut gathered[k * n + part * cols..][..cols];
-                            let Some(row) = row else {
-                                dst.fill(0.0);
-                                continue;
-                            };
-                            // Tile columns tx read row[tx·M + k − pad]: inside the row for
-                            // tx in [lo, hi), padding outside.
-                            let lo = (g.pad[1].saturating_sub(k)).div_ceil(M).min(cols);
-                            let hi = (g.in_w + g.pad[1])
-                                .saturating_sub(k)
-                                .div_ceil(M)
-                                .clamp(lo, cols);
-                            dst[..lo].fill(0.0);
-                            dst[hi..].fill(0.0);
-                            if lo == hi {
-                                continue;
+            simd::dispatch(
+                #[inline(always)]
+                || {
+                    for (b, r0, r1, local) in tiles.segments(chunk) {
+                        let n = (r1 - r0) * cols;
+                        let plane = &x[(b * g.c_in + c) * g.in_plane()..][..g.in_plane()];
+                        let mut gathered = scratch::take(ALPHA * n);
+                        // e[j][i][t]: row i of every tile, transformed along its columns.
+                        let mut e = scratch::take(ALPHA * ALPHA * n);
+                        for i in 0..ALPHA {
+                            for (ty, part) in (r0..r1).zip(0..) {
+                                let iy = (ty * M + i) as isize - pad;
+                                let row = (iy >= 0 && (iy as usize) < g.in_h)
+                                    .then(|| &plane[iy as usize * g.in_w..][..g.in_w]);
+                                for k in 0..ALPHA {
+                                    let dst = &mut gathered[k * n + part * cols..][..cols];
+                                    let Some(row) = row else {
+                                        dst.fill(0.0);
+                                        continue;
+                                    };
+                                    // Tile columns tx read row[tx·M + k − pad]: inside the row for
+                                    // tx in [lo, hi), padding outside.
+                                    let lo = (g.pad[1].saturating_sub(k)).div_ceil(M).min(cols);
+                                    let hi = (g.in_w + g.pad[1])
+                                        .saturating_sub(k)
+                                        .div_ceil(M)
+                                        .clamp(lo, cols);
+                                    dst[..lo].fill(0.0);
+                                    dst[hi..].fill(0.0);
+                                    if lo == hi {
+                                        continue;
+                                    }
+                                    let first = lo * M + k - g.pad[1];
+                                    for (d, s) in
+                                        dst[lo..hi].iter_mut().zip(row[first..].iter().step_by(M))
+                                    {
+                                        *d = *s;
+                                    }
+                                }
                             }
-                            let first = lo * M + k - g.pad[1];
-                            for (d, s) in dst[lo..hi].iter_mut().zip(row[first..].iter().step_by(M))
-                            {
-                                *d = *s;
-                            }
+                            combine(&BT, &gathered, n, &mut e[i * n..], ALPHA * n, n);
+                        }
+                        for j in 0..ALPHA {
+                            combine(
+                                &BT,
+                                &e[j * ALPHA * n..],
+                                n,
+                                &mut v_c[j * n_chunk + local..],
+                                ALPHA * n_chunk,
+                                n,
+                            );
                         }
                     }
-                    combine(&BT, &gathered, n, &mut e[i * n..], ALPHA * n, n);
-                }
-                for j in 0..ALPHA {
-                    combine(
-                        &BT,
-                        &e[j * ALPHA * n..],
-                        n,
-                        &mut v_c[j * n_chunk + local..],
-                        ALPHA * n_chunk,
-                        n,
-                    );
-                }
-            }
+                },
+            )
         });
     v
 }
@@ -245,39 +253,44 @@ fn transform_weights(
     ins: usize,
     l: &[[f32; 3]; ALPHA],
     tap: impl Fn(usize, usize, usize) -> f32 + Sync,
-) -> Vec<f32> {
-    let mut u = vec![0.0f32; outs * FREQS * ins];
+) -> Scratch {
+    let mut u = scratch::take(outs * FREQS * ins);
     u.par_chunks_mut(FREQS * ins)
         .enumerate()
         .for_each(|(o, u_o)| {
-            let mut taps = vec![0.0f32; 9 * ins];
-            for (k, row) in taps.chunks_exact_mut(ins).enumerate() {
-                for (i, t) in row.iter_mut().enumerate() {
-                    *t = tap(o, i, k);
-                }
-            }
-            // h[a][col][i] = Σ_row L[a][row] · g[row][col][i]
-            let mut h = vec![0.0f32; ALPHA * 3 * ins];
-            for col in 0..3 {
-                combine(
-                    l,
-                    &taps[col * ins..],
-                    3 * ins,
-                    &mut h[col * ins..],
-                    3 * ins,
-                    ins,
-                );
-            }
-            for a in 0..ALPHA {
-                combine(
-                    l,
-                    &h[a * 3 * ins..],
-                    ins,
-                    &mut u_o[a * ALPHA * ins..],
-                    ins,
-                    ins,
-                );
-            }
+            simd::dispatch(
+                #[inline(always)]
+                || {
+                    let mut taps = scratch::take(9 * ins);
+                    for (k, row) in taps.chunks_exact_mut(ins).enumerate() {
+                        for (i, t) in row.iter_mut().enumerate() {
+                            *t = tap(o, i, k);
+                        }
+                    }
+                    // h[a][col][i] = Σ_row L[a][row] · g[row][col][i]
+                    let mut h = scratch::take(ALPHA * 3 * ins);
+                    for col in 0..3 {
+                        combine(
+                            l,
+                            &taps[col * ins..],
+                            3 * ins,
+                            &mut h[col * ins..],
+                            3 * ins,
+                            ins,
+                        );
+                    }
+                    for a in 0..ALPHA {
+                        combine(
+                            l,
+                            &h[a * 3 * ins..],
+                            ins,
+                            &mut u_o[a * ALPHA * ins..],
+                            ins,
+                            ins,
+                        );
+                    }
+                },
+            )
         });
     u
 }
@@ -298,8 +311,8 @@ impl SendPtr {
 
 /// `M[o][ξ][t] = U[o][ξ][·] · V[·][ξ][t]` for every frequency, one single-threaded GEMM per
 /// frequency on the rayon pool.
-fn multiply(u: &[f32], v: &[f32], outs: usize, ins: usize, n: usize) -> Vec<f32> {
-    let mut m = vec![0.0f32; outs * FREQS * n];
+fn multiply(u: &[f32], v: &[f32], outs: usize, ins: usize, n: usize) -> Scratch {
+    let mut m = scratch::take(outs * FREQS * n);
     let dst = SendPtr(m.as_mut_ptr());
     // Frequencies in parallel, each GEMM on one thread: at 32×32 feature maps a GEMM is too
     // small to split (measured 7.7 s per 128² training step against 8.9 s).
@@ -340,40 +353,45 @@ fn transform_output(
     y.par_chunks_mut(plane)
         .enumerate()
         .for_each(|(bc, y_plane)| {
-            let (b, o) = (bc / g.c_out, bc % g.c_out);
-            let Some(&(_, r0, r1, local)) = segments.iter().find(|s| s.0 == b) else {
-                return;
-            };
-            let n = (r1 - r0) * cols;
-            let bias = bias.map_or(0.0, |bias| bias[o]);
-            let m_o = &m[o * FREQS * n_chunk..][..FREQS * n_chunk];
-            // f[p][j][t], then out[p][q][t].
-            let mut f = vec![0.0f32; M * ALPHA * n];
-            for j in 0..ALPHA {
-                combine(
-                    &AT,
-                    &m_o[j * n_chunk + local..],
-                    ALPHA * n_chunk,
-                    &mut f[j * n..],
-                    ALPHA * n,
-                    n,
-                );
-            }
-            let mut out = vec![0.0f32; M * M * n];
-            for p in 0..M {
-                combine(&AT, &f[p * ALPHA * n..], n, &mut out[p * M * n..], n, n);
-            }
-            for (ty, part) in (r0..r1).zip(0..) {
-                for p in 0..M.min(g.out_h - ty * M) {
-                    let dst = &mut y_plane[(ty * M + p) * g.out_w..][..g.out_w];
-                    for q in 0..M {
-                        let src = &out[(p * M + q) * n + part * cols..][..cols];
-                        for (d, s) in dst.iter_mut().skip(q).step_by(M).zip(src) {
-                            *d = s + bias;
+            simd::dispatch(
+                #[inline(always)]
+                || {
+                    let (b, o) = (bc / g.c_out, bc % g.c_out);
+                    let Some(&(_, r0, r1, local)) = segments.iter().find(|s| s.0 == b) else {
+                        return;
+                    };
+                    let n = (r1 - r0) * cols;
+                    let bias = bias.map_or(0.0, |bias| bias[o]);
+                    let m_o = &m[o * FREQS * n_chunk..][..FREQS * n_chunk];
+                    // f[p][j][t], then out[p][q][t].
+                    let mut f = scratch::take(M * ALPHA * n);
+                    for j in 0..ALPHA {
+                        combine(
+                            &AT,
+                            &m_o[j * n_chunk + local..],
+                            ALPHA * n_chunk,
+                            &mut f[j * n..],
+                            ALPHA * n,
+                            n,
+                        );
+                    }
+                    let mut out = scratch::take(M * M * n);
+                    for p in 0..M {
+                        combine(&AT, &f[p * ALPHA * n..], n, &mut out[p * M * n..], n, n);
+                    }
+                    for (ty, part) in (r0..r1).zip(0..) {
+                        for p in 0..M.min(g.out_h - ty * M) {
+                            let dst = &mut y_plane[(ty * M + p) * g.out_w..][..g.out_w];
+                            for q in 0..M {
+                                let src = &out[(p * M + q) * n + part * cols..][..cols];
+                                for (d, s) in dst.iter_mut().skip(q).step_by(M).zip(src) {
+                                    *d = s + bias;
+                                }
+                            }
                         }
                     }
-                }
-            }
+                },
+            )
         });
 }
 
@@ -434,46 +452,53 @@ fn transform_output_grad(
     g: &ConvGeom,
     tiles: &Tiles,
     chunk: (usize, usize),
-) -> Vec<f32> {
+) -> Scratch {
     let n_chunk = chunk.1 - chunk.0;
     let cols = tiles.cols;
-    let mut dm = vec![0.0f32; g.c_out * FREQS * n_chunk];
+    let mut dm = scratch::take(g.c_out * FREQS * n_chunk);
     dm.par_chunks_mut(FREQS * n_chunk)
         .enumerate()
         .for_each(|(o, dm_o)| {
-            for (b, r0, r1, local) in tiles.segments(chunk) {
-                let n = (r1 - r0) * cols;
-                let plane = &dy[(b * g.c_out + o) * g.out_plane()..][..g.out_plane()];
-                let mut gathered = vec![0.0f32; M * n];
-                // h[p][b][t]: output row p of every tile, transformed along its columns.
-                let mut h = vec![0.0f32; M * ALPHA * n];
-                for p in 0..M {
-                    for (ty, part) in (r0..r1).zip(0..) {
-                        let oy = ty * M + p;
-                        for q in 0..M {
-                            let dst = &mut gathered[q * n + part * cols..][..cols];
-                            dst.fill(0.0);
-                            if oy < g.out_h {
-                                let row = &plane[oy * g.out_w..][..g.out_w];
-                                for (d, s) in dst.iter_mut().zip(row.iter().skip(q).step_by(M)) {
-                                    *d = *s;
+            simd::dispatch(
+                #[inline(always)]
+                || {
+                    for (b, r0, r1, local) in tiles.segments(chunk) {
+                        let n = (r1 - r0) * cols;
+                        let plane = &dy[(b * g.c_out + o) * g.out_plane()..][..g.out_plane()];
+                        let mut gathered = scratch::take(M * n);
+                        // h[p][b][t]: output row p of every tile, transformed along its columns.
+                        let mut h = scratch::take(M * ALPHA * n);
+                        for p in 0..M {
+                            for (ty, part) in (r0..r1).zip(0..) {
+                                let oy = ty * M + p;
+                                for q in 0..M {
+                                    let dst = &mut gathered[q * n + part * cols..][..cols];
+                                    dst.fill(0.0);
+                                    if oy < g.out_h {
+                                        let row = &plane[oy * g.out_w..][..g.out_w];
+                                        for (d, s) in
+                                            dst.iter_mut().zip(row.iter().skip(q).step_by(M))
+                                        {
+                                            *d = *s;
+                                        }
+                                    }
                                 }
                             }
+                            combine(&A, &gathered, n, &mut h[p * ALPHA * n..], n, n);
+                        }
+                        for b2 in 0..ALPHA {
+                            combine(
+                                &A,
+                                &h[b2 * n..],
+                                ALPHA * n,
+                                &mut dm_o[b2 * n_chunk + local..],
+                                ALPHA * n_chunk,
+                                n,
+                            );
                         }
                     }
-                    combine(&A, &gathered, n, &mut h[p * ALPHA * n..], n, n);
-                }
-                for b2 in 0..ALPHA {
-                    combine(
-                        &A,
-                        &h[b2 * n..],
-                        ALPHA * n,
-                        &mut dm_o[b2 * n_chunk + local..],
-                        ALPHA * n_chunk,
-                        n,
-                    );
-                }
-            }
+                },
+            )
         });
     dm
 }
@@ -516,34 +541,39 @@ fn backward_weight_in_chunks(x: &[f32], dy: &[f32], g: &ConvGeom, cap: usize) ->
     dw.par_chunks_mut(ins * 9)
         .zip(du.par_chunks(FREQS * ins))
         .for_each(|(dw_o, du_o)| {
-            // h[row][b][i] = Σ_a Gᵀ[row][a] · dU[a][b][i]
-            let mut h = vec![0.0f32; 3 * ALPHA * ins];
-            for b in 0..ALPHA {
-                combine(
-                    &GT,
-                    &du_o[b * ins..],
-                    ALPHA * ins,
-                    &mut h[b * ins..],
-                    ALPHA * ins,
-                    ins,
-                );
-            }
-            let mut dg = vec![0.0f32; 9 * ins];
-            for row in 0..3 {
-                combine(
-                    &GT,
-                    &h[row * ALPHA * ins..],
-                    ins,
-                    &mut dg[row * 3 * ins..],
-                    ins,
-                    ins,
-                );
-            }
-            for (k, taps) in dg.chunks_exact(ins).enumerate() {
-                for (i, t) in taps.iter().enumerate() {
-                    dw_o[i * 9 + k] = *t;
-                }
-            }
+            simd::dispatch(
+                #[inline(always)]
+                || {
+                    // h[row][b][i] = Σ_a Gᵀ[row][a] · dU[a][b][i]
+                    let mut h = scratch::take(3 * ALPHA * ins);
+                    for b in 0..ALPHA {
+                        combine(
+                            &GT,
+                            &du_o[b * ins..],
+                            ALPHA * ins,
+                            &mut h[b * ins..],
+                            ALPHA * ins,
+                            ins,
+                        );
+                    }
+                    let mut dg = scratch::take(9 * ins);
+                    for row in 0..3 {
+                        combine(
+                            &GT,
+                            &h[row * ALPHA * ins..],
+                            ins,
+                            &mut dg[row * 3 * ins..],
+                            ins,
+                            ins,
+                        );
+                    }
+                    for (k, taps) in dg.chunks_exact(ins).enumerate() {
+                        for (i, t) in taps.iter().enumerate() {
+                            dw_o[i * 9 + k] = *t;
+                        }
+                    }
+                },
+            )
         });
     dw
 }

@@ -13,6 +13,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{RawTensor, StateDict};
+use crate::ops::AdamScalars;
 
 /// Adam's hyper-parameters (upstream `--lr --beta1`, β2 0.999, ε 1e-8).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,13 +80,36 @@ impl Adam {
                 exp_avg: grad.zeros_like(),
                 exp_avg_sq: grad.zeros_like(),
             });
-        // lerp(m, g, w) = m + w·(g − m), as PyTorch writes the first moment.
-        let exp_avg =
-            moments.exp_avg.clone() + (grad.clone() - moments.exp_avg.clone()) * (1.0 - beta1);
-        let exp_avg_sq = moments.exp_avg_sq.clone() * beta2 + grad.square() * (1.0 - beta2);
         let bias_correction1 = 1.0 - beta1.powi(t);
         let bias_correction2_sqrt = (1.0 - beta2.powi(t)).sqrt();
         let step_size = lr / bias_correction1;
+        // Each scalar rounded to f32 as burn rounds a scalar operand, so that both paths
+        // below compute the same values.
+        let scalars = AdamScalars {
+            one_minus_beta1: (1.0 - beta1) as f32,
+            beta2: beta2 as f32,
+            one_minus_beta2: (1.0 - beta2) as f32,
+            bias_correction2_sqrt: bias_correction2_sqrt as f32,
+            eps: eps as f32,
+            step_size: step_size as f32,
+        };
+        let tensors = [
+            param,
+            grad,
+            moments.exp_avg.clone(),
+            moments.exp_avg_sq.clone(),
+        ];
+        let [param, grad, exp_avg, exp_avg_sq] = match crate::ops::adam_step(tensors, scalars) {
+            Ok([param, exp_avg, exp_avg_sq]) => {
+                moments.exp_avg = exp_avg;
+                moments.exp_avg_sq = exp_avg_sq;
+                return param;
+            }
+            Err(tensors) => tensors,
+        };
+        // lerp(m, g, w) = m + w·(g − m), as PyTorch writes the first moment.
+        let exp_avg = exp_avg.clone() + (grad.clone() - exp_avg) * (1.0 - beta1);
+        let exp_avg_sq = exp_avg_sq * beta2 + grad.square() * (1.0 - beta2);
         let denom = exp_avg_sq.clone().sqrt() / bias_correction2_sqrt + eps;
         let param = param - exp_avg.clone() / denom * step_size;
         moments.exp_avg = exp_avg;
@@ -143,5 +167,48 @@ impl Adam {
         self.moments = moments;
         self.step = step;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::Distribution;
+
+    use super::*;
+
+    /// The one-pass CPU update against the formula written in burn's tensor ops, over three
+    /// steps: the same f32 operations in the same order, so the same bits.
+    #[test]
+    fn fused_update_equals_the_tensor_formula() {
+        let device = Device::flex();
+        let n = 70_000; // more than one parallel chunk
+        let config = AdamConfig::default();
+        let mut adam = Adam::new(config);
+        let mut param = Tensor::<1>::random([n], Distribution::Uniform(-1.0, 1.0), &device);
+        let (mut p_ref, mut m, mut v) = (param.clone(), param.zeros_like(), param.zeros_like());
+        let lr = 2e-4;
+        for t in 1..=3 {
+            let grad = Tensor::<1>::random([n], Distribution::Uniform(-0.1, 0.1), &device);
+            adam.begin_step();
+            param = adam.update("w", param, grad.clone(), lr);
+
+            let AdamConfig { beta1, beta2, eps } = config;
+            m = m.clone() + (grad.clone() - m) * (1.0 - beta1);
+            v = v * beta2 + grad.square() * (1.0 - beta2);
+            let denom = v.clone().sqrt() / (1.0 - beta2.powi(t)).sqrt() + eps;
+            p_ref = p_ref - m.clone() / denom * (lr / (1.0 - beta1.powi(t)));
+
+            let same = |a: &Tensor<1>, b: &Tensor<1>| {
+                a.clone().into_data().try_to_vec::<f32>().unwrap()
+                    == b.clone().into_data().try_to_vec::<f32>().unwrap()
+            };
+            assert!(same(&param, &p_ref), "parameter differs at step {t}");
+            let moments = &adam.moments["w"];
+            assert!(same(&moments.exp_avg, &m), "exp_avg differs at step {t}");
+            assert!(
+                same(&moments.exp_avg_sq, &v),
+                "exp_avg_sq differs at step {t}"
+            );
+        }
     }
 }
