@@ -98,8 +98,9 @@ pub fn backward_data(dy: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
     dx
 }
 
-/// The gradient of [`forward`] with respect to `w`: one dot product per (output channel,
-/// input channel, tap) over the batch and the output rows.
+/// The gradient of [`forward`] with respect to `w`: per (output channel, input channel, tap),
+/// the products of output gradient and shifted input summed in 16 lanes over the batch and
+/// the rows, the lanes added once at the end.
 pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
     let kk = g.k_h * g.k_w;
     let mut dw = vec![0.0f32; g.c_out * g.c_in * kk];
@@ -111,7 +112,8 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
                 for (tap, d) in dw_oc.iter_mut().enumerate() {
                     let (ki, kj) = (tap / g.k_w, tap % g.k_w);
                     let (lo, hi) = g.valid_cols(kj);
-                    let mut sum = 0.0f32;
+                    let mut lanes = [0.0f32; LANES];
+                    let mut tail = 0.0f32;
                     for b in 0..g.batch {
                         let x_plane = &x[(b * g.c_in + ci) * g.in_plane()..][..g.in_plane()];
                         let dy_plane = &dy[(b * g.c_out + o) * g.out_plane()..][..g.out_plane()];
@@ -119,10 +121,10 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
                             let Some(iy) = g.in_row(oy, ki) else { continue };
                             let xs = &x_plane[iy * g.in_w + lo + kj - g.pad[1]..][..hi - lo];
                             let ds = &dy_plane[oy * g.out_w + lo..][..hi - lo];
-                            sum += dot(xs, ds);
+                            tail += accumulate(&mut lanes, xs, ds);
                         }
                     }
-                    *d = sum;
+                    *d = lanes.iter().sum::<f32>() + tail;
                 }
             },
         )
@@ -130,12 +132,14 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
     dw
 }
 
-/// A dot product in 16 independent lanes, so that it vectorises without reassociating.
+const LANES: usize = 16;
+
+/// Adds `a · b` element-wise into 16 lanes (so that it vectorises without reassociating);
+/// returns the dot product of the elements past the last whole 16.
 #[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut lanes = [0.0f32; 16];
-    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let tail: f32 = ca
+fn accumulate(lanes: &mut [f32; LANES], a: &[f32], b: &[f32]) -> f32 {
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail = ca
         .remainder()
         .iter()
         .zip(cb.remainder())
@@ -146,7 +150,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
             *l += x * y;
         }
     }
-    lanes.iter().sum::<f32>() + tail
+    tail
 }
 
 #[cfg(test)]

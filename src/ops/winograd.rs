@@ -262,9 +262,11 @@ fn transform_weights(
                 #[inline(always)]
                 || {
                     let mut taps = scratch::take(9 * ins);
-                    for (k, row) in taps.chunks_exact_mut(ins).enumerate() {
-                        for (i, t) in row.iter_mut().enumerate() {
-                            *t = tap(o, i, k);
+                    // A kernel's nine taps are adjacent in memory (for turned kernels too,
+                    // whose kernels are a whole row apart): read each kernel once.
+                    for i in 0..ins {
+                        for k in 0..9 {
+                            taps[k * ins + i] = tap(o, i, k);
                         }
                     }
                     // h[a][col][i] = Σ_row L[a][row] · g[row][col][i]
