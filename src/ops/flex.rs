@@ -5,6 +5,8 @@
 //! `AutodiffTensor<Flex>` under autodiff) and the result wrapped back the same way: the
 //! backend-extension route burn documents for custom operations.
 
+use std::sync::Arc;
+
 use burn::tensor::{DType, Tensor, TensorData};
 use burn_autodiff::Autodiff;
 use burn_autodiff::checkpoint::base::Checkpointer;
@@ -22,7 +24,7 @@ use burn_flex::{Flex, FlexTensor};
 use super::Operands;
 use super::adam::{self, AdamScalars};
 use super::gemm_conv::ConvGeom;
-use super::{cpu, norm, pad};
+use super::{cpu, norm, pad, winograd};
 
 type AdTensor = FloatTensor<Autodiff<Flex>>;
 
@@ -171,13 +173,21 @@ pub fn conv(
     };
     let (xv, wv) = (x.values(), w.values());
     let bv = bias.as_ref().map(Operand::values);
-    let y = apply(
-        direction,
-        &geom,
-        xv.storage(),
-        wv.storage(),
-        bv.as_ref().map(|b| b.storage()),
-    );
+    let bias_values = bv.as_ref().map(|b| b.storage());
+    // A Winograd convolution whose weight needs a gradient keeps its transformed input, so
+    // that the weight gradient does not transform it again.
+    let keep = direction == Direction::Forward
+        && matches!(w, Operand::Tracked(_))
+        && winograd::applies(&geom);
+    let (y, kept) = if keep {
+        let (y, kept) =
+            winograd::forward_keeping_input(xv.storage(), wv.storage(), bias_values, &geom, true);
+        let shape = vec![geom.batch, geom.c_out, geom.out_h, geom.out_w];
+        (flex_tensor(y, shape), kept)
+    } else {
+        let y = apply(direction, &geom, xv.storage(), wv.storage(), bias_values);
+        (y, None)
+    };
     let any_tracked = matches!(x, Operand::Tracked(_))
         || matches!(w, Operand::Tracked(_))
         || matches!(bias, Some(Operand::Tracked(_)));
@@ -189,7 +199,10 @@ pub fn conv(
     let state = ConvState {
         direction,
         geom,
-        x: xv,
+        x: match kept {
+            Some(v) => ConvInput::Transformed(Arc::new(v)),
+            None => ConvInput::Values(xv),
+        },
         w: wv,
     };
     let out = match bias {
@@ -223,8 +236,25 @@ where
 struct ConvState {
     direction: Direction,
     geom: ConvGeom,
-    x: FlexTensor,
+    x: ConvInput,
     w: FlexTensor,
+}
+
+/// The input as the weight gradient needs it.
+#[derive(Clone)]
+enum ConvInput {
+    Values(FlexTensor),
+    /// Winograd's transformed input, kept from the forward pass.
+    Transformed(Arc<Vec<f32>>),
+}
+
+impl std::fmt::Debug for ConvInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConvInput::Values(t) => f.debug_tuple("Values").field(t).finish(),
+            ConvInput::Transformed(v) => write!(f, "Transformed({} values)", v.len()),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -241,11 +271,7 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward {
             w,
         } = ops.state;
         let grad = dense(&grads.consume::<Flex>(&ops.node));
-        let (g, x, w) = (
-            grad.storage::<f32>(),
-            x.storage::<f32>(),
-            w.storage::<f32>(),
-        );
+        let (g, w) = (grad.storage::<f32>(), w.storage::<f32>());
         let [node_x, node_w, node_b] = [0, 1, 2].map(|i| ops.parents.get(i).cloned().flatten());
         let x_shape = match direction {
             Direction::Forward => vec![geom.batch, geom.c_in, geom.in_h, geom.in_w],
@@ -260,10 +286,20 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward {
             grads.register::<Flex>(node.id, flex_tensor(dx, x_shape));
         }
         if let Some(node) = node_w {
-            let dw = match direction {
-                Direction::Forward => cpu::backward_weight(x, g, &geom),
+            let dw = match (direction, &x) {
+                (Direction::Forward, ConvInput::Values(x)) => {
+                    cpu::backward_weight(x.storage(), g, &geom)
+                }
+                (Direction::Forward, ConvInput::Transformed(v)) => {
+                    winograd::backward_weight_transformed(v, g, &geom)
+                }
                 // The transposed map's output plays the convolution's input.
-                Direction::Transposed => cpu::backward_weight(g, x, &geom),
+                (Direction::Transposed, ConvInput::Values(x)) => {
+                    cpu::backward_weight(g, x.storage(), &geom)
+                }
+                (Direction::Transposed, ConvInput::Transformed(_)) => {
+                    unreachable!("only forward convolutions keep a transformed input")
+                }
             };
             grads.register::<Flex>(node.id, flex_tensor(dw, w_shape));
         }

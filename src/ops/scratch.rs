@@ -31,9 +31,19 @@ pub fn take(len: usize) -> Scratch {
     Scratch(buf)
 }
 
+impl Scratch {
+    /// The buffer, kept by the caller instead of going back to the pool.
+    pub fn into_vec(mut self) -> Vec<f32> {
+        std::mem::take(&mut self.0)
+    }
+}
+
 impl Drop for Scratch {
     fn drop(&mut self) {
         let buf = std::mem::take(&mut self.0);
+        if buf.capacity() == 0 {
+            return;
+        }
         FREE.with_borrow_mut(|free| {
             free.push(buf);
             if free.len() > KEEP {

@@ -397,24 +397,50 @@ fn transform_output(
         });
 }
 
-/// The convolution of `x` with the transformed weights `u` (`[ξ][c_out][c_in]`).
-fn convolve(x: &[f32], u: &[f32], bias: Option<&[f32]>, g: &ConvGeom, cap: usize) -> Vec<f32> {
+/// The convolution of `x` with the transformed weights `u` (`[ξ][c_out][c_in]`), and with
+/// `keep` the transformed input when it was made in one chunk.
+fn convolve(
+    x: &[f32],
+    u: &[f32],
+    bias: Option<&[f32]>,
+    g: &ConvGeom,
+    cap: usize,
+    keep: bool,
+) -> (Vec<f32>, Option<Vec<f32>>) {
     let tiles = Tiles::of(g);
     let mut y = vec![0.0f32; g.batch * g.c_out * g.out_plane()];
-    for chunk in tiles.chunks(g.c_in.max(g.c_out), cap) {
+    let chunks: Vec<_> = tiles.chunks(g.c_in.max(g.c_out), cap).collect();
+    let mut kept = None;
+    for &chunk in &chunks {
         let v = transform_input(x, g, &tiles, chunk);
         let m = multiply(u, &v, g.c_out, g.c_in, chunk.1 - chunk.0);
         transform_output(&m, g, &tiles, chunk, bias, &mut y);
+        if keep && chunks.len() == 1 {
+            kept = Some(v.into_vec());
+        }
     }
-    y
+    (y, kept)
 }
 
 /// `y = conv(x, w) + bias` for a geometry [`applies`] accepts.
 pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f32> {
+    forward_keeping_input(x, w, bias, g, false).0
+}
+
+/// [`forward`], also returning (with `keep`) the transformed input for
+/// [`backward_weight_transformed`], which then need not transform `x` again; `None` when the
+/// image was too large to transform at once.
+pub fn forward_keeping_input(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    g: &ConvGeom,
+    keep: bool,
+) -> (Vec<f32>, Option<Vec<f32>>) {
     debug_assert!(applies(g));
     let ins = g.c_in;
     let u = transform_weights(g.c_out, g.c_in, &G, |o, i, k| w[(o * ins + i) * 9 + k]);
-    convolve(x, &u, bias, g, V_CAP)
+    convolve(x, &u, bias, g, V_CAP, keep)
 }
 
 /// The gradient of [`forward`] with respect to `x`.
@@ -444,7 +470,7 @@ fn backward_data_in_chunks(dy: &[f32], w: &[f32], g: &ConvGeom, cap: usize) -> V
         out_h: g.in_h,
         out_w: g.in_w,
     };
-    convolve(dy, &u, None, &gt, cap)
+    convolve(dy, &u, None, &gt, cap, false).0
 }
 
 /// `dM[o][ξ][t - t0] = (A dY_t Aᵀ)_ξ` for tiles `t0..t1` (whole tile rows): the adjoint of
@@ -507,17 +533,39 @@ fn transform_output_grad(
 
 /// The gradient of [`forward`] with respect to `w`.
 pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
-    backward_weight_in_chunks(x, dy, g, V_CAP)
+    backward_weight_in_chunks(Input::Values(x), dy, g, V_CAP)
 }
 
-fn backward_weight_in_chunks(x: &[f32], dy: &[f32], g: &ConvGeom, cap: usize) -> Vec<f32> {
+/// [`backward_weight`] from the transformed input [`forward_keeping_input`] kept.
+pub fn backward_weight_transformed(v: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
+    backward_weight_in_chunks(Input::Transformed(v), dy, g, V_CAP)
+}
+
+/// The forward pass's input, as values or already transformed (whole, in one chunk).
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    Values(&'a [f32]),
+    Transformed(&'a [f32]),
+}
+
+fn backward_weight_in_chunks(x: Input, dy: &[f32], g: &ConvGeom, cap: usize) -> Vec<f32> {
     debug_assert!(applies(g));
     let tiles = Tiles::of(g);
     let (outs, ins) = (g.c_out, g.c_in);
     let mut du = vec![0.0f32; FREQS * outs * ins];
     for chunk in tiles.chunks(ins.max(outs), cap) {
         let n = chunk.1 - chunk.0;
-        let v = transform_input(x, g, &tiles, chunk);
+        let transformed;
+        let v: &[f32] = match x {
+            Input::Values(x) => {
+                transformed = transform_input(x, g, &tiles, chunk);
+                &transformed
+            }
+            Input::Transformed(v) => {
+                assert_eq!(chunk, (0, tiles.total), "a kept input is transformed whole");
+                v
+            }
+        };
         let dm = transform_output_grad(dy, g, &tiles, chunk);
         let dst = SendPtr(du.as_mut_ptr());
         (0..FREQS).into_par_iter().for_each(|xi| {
@@ -624,6 +672,15 @@ mod tests {
                 &gemm_conv::backward_weight(&x, &dy, &g),
             );
             assert!(d < tol_w, "shape {s}: weight gradient differs by {d}");
+            // The forward's kept transformed input gives the same output and weight gradient.
+            let (y, kept) = forward_keeping_input(&x, &w, Some(&bias), &g, true);
+            assert_eq!(y, forward(&x, &w, Some(&bias), &g), "shape {s}");
+            let v = kept.expect("small images are transformed whole");
+            assert_eq!(
+                backward_weight_transformed(&v, &dy, &g),
+                backward_weight(&x, &dy, &g),
+                "shape {s}"
+            );
         }
     }
 
@@ -640,7 +697,10 @@ mod tests {
         // Room for one tile row of 4 channels at a time.
         let cap = FREQS * 4 * g.out_w.div_ceil(M);
         assert!(Tiles::of(&g).chunks(4, cap).count() > 2);
-        let d = max_diff(&convolve(&x, &u, None, &g, cap), &forward(&x, &w, None, &g));
+        let d = max_diff(
+            &convolve(&x, &u, None, &g, cap, false).0,
+            &forward(&x, &w, None, &g),
+        );
         assert!(d < 1e-6, "forward: {d}");
         let d = max_diff(
             &backward_data_in_chunks(&dy, &w, &g, cap),
@@ -648,7 +708,7 @@ mod tests {
         );
         assert!(d < 1e-6, "input gradient: {d}");
         let d = max_diff(
-            &backward_weight_in_chunks(&x, &dy, &g, cap),
+            &backward_weight_in_chunks(Input::Values(&x), &dy, &g, cap),
             &backward_weight(&x, &dy, &g),
         );
         // The chunks only reorder the sum over the 2·11·9 output pixels.
