@@ -18,8 +18,9 @@ pub fn dispatch<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Whether the running CPU has the features [`dispatch`] compiles for.
 #[cfg(target_arch = "x86_64")]
-fn has_avx512() -> bool {
+pub fn has_avx512() -> bool {
     use std::sync::OnceLock;
     static HAS: OnceLock<bool> = OnceLock::new();
     *HAS.get_or_init(|| {
