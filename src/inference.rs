@@ -9,6 +9,7 @@ use std::path::Path;
 
 use crate::data::{DataError, ImageTensor, load_image8, resize::resize_bicubic};
 use crate::model::{Generator, GeneratorConfig, Mode};
+use crate::ops::pad::reflect;
 
 /// A generator ready to translate, on its device.
 #[derive(Debug)]
@@ -176,16 +177,6 @@ impl Padding {
     }
 }
 
-/// Index of position `i` (possibly outside `0..n`) under reflection without edge repetition.
-fn reflect(i: isize, n: usize) -> usize {
-    if n == 1 {
-        return 0;
-    }
-    let period = 2 * (n as isize - 1);
-    let m = i.rem_euclid(period);
-    (if m < n as isize { m } else { period - m }) as usize
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,17 +205,6 @@ mod tests {
         assert_eq!((p.height, p.width, p.top, p.left), (8, 8, 1, 2));
         let p = Padding::to_multiple_at_least(12, 9, 4, 8);
         assert_eq!((p.height, p.width), (12, 12));
-    }
-
-    #[test]
-    fn reflection_matches_reflection_pad_2d() {
-        // ReflectionPad2d(2) of [0 1 2 3] is [2 1 0 1 2 3 2 1].
-        let got: Vec<usize> = (-2..6).map(|i| reflect(i, 4)).collect();
-        assert_eq!(got, vec![2, 1, 0, 1, 2, 3, 2, 1]);
-        // Beyond one reflection it continues periodically (period 2·(n−1)).
-        assert_eq!(reflect(-5, 4), 1);
-        assert_eq!(reflect(9, 4), 3);
-        assert_eq!(reflect(7, 1), 0);
     }
 
     #[test]

@@ -6,19 +6,22 @@ use rayon::prelude::*;
 
 use super::simd;
 
-/// The source index of padded position `i` (in `[-p, n + p)`, shifted by `p`), reflected at the
-/// edges without repeating them: `-1 → 1`, `n → n − 2`.
+/// Index of position `i` (possibly outside `0..n`) under reflection without edge repetition,
+/// as `ReflectionPad2d` reflects (`-1 → 1`, `n → n − 2`); beyond one reflection it continues
+/// periodically, which `ReflectionPad2d` itself would refuse.
+pub fn reflect(i: isize, n: usize) -> usize {
+    if n == 1 {
+        return 0;
+    }
+    let period = 2 * (n as isize - 1);
+    let m = i.rem_euclid(period);
+    (if m < n as isize { m } else { period - m }) as usize
+}
+
+/// The input index padded position `i` of an axis of `n` copies.
 #[inline(always)]
-fn reflect(i: usize, p: usize, n: usize) -> usize {
-    let i = i as isize - p as isize;
-    let n = n as isize;
-    (if i < 0 {
-        -i
-    } else if i >= n {
-        2 * (n - 1) - i
-    } else {
-        i
-    }) as usize
+fn source(i: usize, p: usize, n: usize) -> usize {
+    reflect(i as isize - p as isize, n)
 }
 
 /// `x` (planes of `h × w`) padded by `p` on every side; `p < min(h, w)`.
@@ -33,11 +36,11 @@ pub fn forward(x: &[f32], [h, w]: [usize; 2], p: usize) -> Vec<f32> {
                 #[inline(always)]
                 || {
                     for (oy, row) in y.chunks_exact_mut(pw).enumerate() {
-                        let src = &x[reflect(oy, p, h) * w..][..w];
+                        let src = &x[source(oy, p, h) * w..][..w];
                         row[p..p + w].copy_from_slice(src);
                         for j in 0..p {
-                            row[j] = src[p - j];
-                            row[p + w + j] = src[w - 2 - j];
+                            row[j] = src[source(j, p, w)];
+                            row[p + w + j] = src[source(p + w + j, p, w)];
                         }
                     }
                 },
@@ -59,13 +62,13 @@ pub fn backward(dy: &[f32], [h, w]: [usize; 2], p: usize) -> Vec<f32> {
                 #[inline(always)]
                 || {
                     for (oy, row) in dy.chunks_exact(pw).enumerate() {
-                        let dst = &mut dx[reflect(oy, p, h) * w..][..w];
+                        let dst = &mut dx[source(oy, p, h) * w..][..w];
                         dst.iter_mut()
                             .zip(&row[p..p + w])
                             .for_each(|(d, s)| *d += s);
                         for j in 0..p {
-                            dst[p - j] += row[j];
-                            dst[w - 2 - j] += row[p + w + j];
+                            dst[source(j, p, w)] += row[j];
+                            dst[source(p + w + j, p, w)] += row[p + w + j];
                         }
                     }
                 },
@@ -78,6 +81,17 @@ pub fn backward(dy: &[f32], [h, w]: [usize; 2], p: usize) -> Vec<f32> {
 mod tests {
     use super::super::test_util::pseudo_random;
     use super::*;
+
+    #[test]
+    fn reflection_matches_reflection_pad_2d() {
+        // ReflectionPad2d(2) of [0 1 2 3] is [2 1 0 1 2 3 2 1].
+        let got: Vec<usize> = (-2..6).map(|i| reflect(i, 4)).collect();
+        assert_eq!(got, vec![2, 1, 0, 1, 2, 3, 2, 1]);
+        // Beyond one reflection it continues periodically (period 2·(n−1)).
+        assert_eq!(reflect(-5, 4), 1);
+        assert_eq!(reflect(9, 4), 3);
+        assert_eq!(reflect(7, 1), 0);
+    }
 
     /// Against the definition, index by index: PyTorch's `ReflectionPad2d` on a 3×4 plane
     /// padded by 2 gives rows 2,1,0,1,2,1,0 and columns 2,1,0,1,2,3,2,1.
