@@ -442,7 +442,7 @@ unsafe fn accumulate_split_k(
         };
         return;
     }
-    let (a, b) = (SendConst(a), SendConst(b));
+    let (a, b) = (SendPtr(a), SendPtr(b));
     let share = k.div_ceil(parts);
     let partials: Vec<Vec<f32>> = (0..parts)
         .into_par_iter()
@@ -471,16 +471,19 @@ unsafe fn accumulate_split_k(
     }
 }
 
-/// A read-only pointer that may cross threads.
+/// A raw pointer that may cross threads: the threads given it either write disjoint parts of
+/// what it points to or only read, and are joined before the owner touches the data again.
 #[derive(Clone, Copy)]
-struct SendConst(*const f32);
-// SAFETY: only read, while the caller keeps the data alive and unchanged.
-unsafe impl Send for SendConst {}
-unsafe impl Sync for SendConst {}
+pub(super) struct SendPtr<P>(pub(super) P);
+// SAFETY: see the type's documentation; every use states its disjointness.
+unsafe impl<T> Send for SendPtr<*mut T> {}
+unsafe impl<T> Sync for SendPtr<*mut T> {}
+unsafe impl<T> Send for SendPtr<*const T> {}
+unsafe impl<T> Sync for SendPtr<*const T> {}
 
-impl SendConst {
+impl<P: Copy> SendPtr<P> {
     /// Through a method, so that closures capture the whole (Send) wrapper, not its field.
-    fn get(self) -> *const f32 {
+    pub(super) fn get(self) -> P {
         self.0
     }
 }

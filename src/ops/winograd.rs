@@ -21,7 +21,7 @@
 use super::simd;
 use rayon::prelude::*;
 
-use super::gemm_conv::{ConvGeom, gemm_on};
+use super::gemm_conv::{ConvGeom, SendPtr, gemm_on};
 use super::scratch::{self, Scratch};
 
 /// Output tile side.
@@ -295,20 +295,6 @@ fn transform_weights(
             )
         });
     u
-}
-
-/// A pointer that may cross threads; each thread writes a disjoint part of what it points to.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: used only for disjoint writes, joined before the buffer is read.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// Through a method, so that closures capture the whole (Send) wrapper, not its field.
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }
 
 /// `M[o][ξ][t] = U[o][ξ][·] · V[·][ξ][t]` for every frequency, one single-threaded GEMM per
