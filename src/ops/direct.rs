@@ -263,8 +263,7 @@ fn accumulate(lanes: &mut [f32; LANES], a: &[f32], b: &[f32]) -> f32 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::gemm_conv;
-    use super::super::test_util::{max_diff, pseudo_random};
+    use super::super::test_util::{ConvMaps, assert_matches_im2col};
     use super::*;
 
     /// The im2col kernels are checked against the definition of a convolution; the direct
@@ -284,27 +283,13 @@ mod tests {
         for (s, (xs, ws, pad)) in cases.into_iter().enumerate() {
             let g = ConvGeom::new(xs, ws, [1, 1], [pad, pad]).unwrap();
             assert!(applies(&g));
-            let seed = 10 * s as u64;
-            let x = pseudo_random(xs.iter().product(), seed);
-            let w = pseudo_random(ws.iter().product(), seed + 1);
-            let bias = pseudo_random(ws[0], seed + 2);
-            let dy = pseudo_random(g.batch * g.c_out * g.out_plane(), seed + 3);
             let tol = 1e-5 * (g.k() as f32).max((g.batch * g.out_plane()) as f32);
-            let d = max_diff(
-                &forward(&x, &w, Some(&bias), &g),
-                &gemm_conv::forward(&x, &w, Some(&bias), &g),
-            );
-            assert!(d < tol, "case {s}: forward differs by {d}");
-            let d = max_diff(
-                &backward_data(&dy, &w, &g),
-                &gemm_conv::backward_data(&dy, &w, &g),
-            );
-            assert!(d < tol, "case {s}: input gradient differs by {d}");
-            let d = max_diff(
-                &backward_weight(&x, &dy, &g),
-                &gemm_conv::backward_weight(&x, &dy, &g),
-            );
-            assert!(d < tol, "case {s}: weight gradient differs by {d}");
+            let maps = ConvMaps {
+                forward,
+                backward_data,
+                backward_weight,
+            };
+            assert_matches_im2col(s, &g, 10 * s as u64, maps, [tol, tol]);
         }
     }
 }

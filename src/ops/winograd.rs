@@ -616,8 +616,7 @@ fn backward_weight_in_chunks(x: Input, dy: &[f32], g: &ConvGeom, cap: usize) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::super::gemm_conv;
-    use super::super::test_util::{max_diff, pseudo_random};
+    use super::super::test_util::{ConvMaps, assert_matches_im2col, max_diff, pseudo_random};
     use super::*;
 
     /// Odd and even sizes (partial edge tiles), every padding, batches of 1 and 3.
@@ -636,28 +635,14 @@ mod tests {
         for (s, &(xs, c_out, pad)) in SHAPES.iter().enumerate() {
             let g = ConvGeom::new(xs, [c_out, xs[1], 3, 3], [1, 1], [pad, pad]).unwrap();
             assert!(applies(&g));
-            let seed = 10 * s as u64;
-            let x = pseudo_random(xs.iter().product(), seed);
-            let w = pseudo_random(c_out * xs[1] * 9, seed + 1);
-            let bias = pseudo_random(c_out, seed + 2);
-            let dy = pseudo_random(g.batch * c_out * g.out_plane(), seed + 3);
             let tol = 1e-5 * (xs[1] * 9) as f32;
-            let d = max_diff(
-                &forward(&x, &w, Some(&bias), &g),
-                &gemm_conv::forward(&x, &w, Some(&bias), &g),
-            );
-            assert!(d < tol, "shape {s}: forward differs by {d}");
-            let d = max_diff(
-                &backward_data(&dy, &w, &g),
-                &gemm_conv::backward_data(&dy, &w, &g),
-            );
-            assert!(d < tol, "shape {s}: input gradient differs by {d}");
             let tol_w = 1e-5 * (g.batch * g.out_plane()) as f32;
-            let d = max_diff(
-                &backward_weight(&x, &dy, &g),
-                &gemm_conv::backward_weight(&x, &dy, &g),
-            );
-            assert!(d < tol_w, "shape {s}: weight gradient differs by {d}");
+            let maps = ConvMaps {
+                forward,
+                backward_data,
+                backward_weight,
+            };
+            let (x, w, bias, dy) = assert_matches_im2col(s, &g, 10 * s as u64, maps, [tol, tol_w]);
             // The forward's kept transformed input gives the same output and weight gradient.
             let (y, kept) = forward_keeping_input(&x, &w, Some(&bias), &g, true);
             assert_eq!(y, forward(&x, &w, Some(&bias), &g), "shape {s}");
