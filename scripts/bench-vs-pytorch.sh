@@ -2,13 +2,17 @@
 # Runs `cyclegan bench` and the PyTorch reference (../shared/reference/bench_pytorch.py) in turn on
 # this machine with the same settings, and prints both JSON lines and the time/memory ratios.
 #
-#   scripts/bench-vs-pytorch.sh [--venv DIR] [--device cpu|cuda] [--threads T] [--iters N]
+#   scripts/bench-vs-pytorch.sh [--venv DIR | --python PY] [--device cpu|cuda|wgpu] [--threads T]
+#                               [--iters N] [--runs "WHAT:SIZE:BATCH ..."]
 #
 # PyTorch comes from DIR (default: ./venv, created with `pip install torch safetensors pillow
-# numpy` when missing). Never run in CI.
+# numpy` when missing) or from PY. With `--device wgpu` PyTorch runs on cuda, the same GPU.
+# `--runs` picks the pairs (default: forward 256² and train 128² and 256², batch 1).
+# `CYCLEGAN_BIN` names the binary to time (default: target/debug/cyclegan). Never run in CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=venv device=cpu threads=$(nproc) iters=5 python=""
+runs="forward:256:1 train:128:1 train:256:1"
 while [ $# -gt 0 ]; do
     case "$1" in
         --venv) venv=$2; shift 2 ;;
@@ -16,6 +20,7 @@ while [ $# -gt 0 ]; do
         --device) device=$2; shift 2 ;;
         --threads) threads=$2; shift 2 ;;
         --iters) iters=$2; shift 2 ;;
+        --runs) runs=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -28,11 +33,13 @@ fi
 bin=${CYCLEGAN_BIN:-target/debug/cyclegan}
 [ -x "$bin" ] || cargo build --all-targets
 ref=$(dirname "$0")/bench_pytorch.py
+torch_device=$device
+[ "$device" = wgpu ] && torch_device=cuda
 
 run_pair() { # what size batch
     local ours theirs
     ours=$("$bin" bench --what "$1" --size "$2" --batch-size "$3" --iters "$iters" --threads "$threads" --device "$device" --json)
-    theirs=$("$python" "$ref" --what "$1" --size "$2" --batch "$3" --iters "$iters" --threads "$threads" --device "$device")
+    theirs=$("$python" "$ref" --what "$1" --size "$2" --batch "$3" --iters "$iters" --threads "$threads" --device "$torch_device")
     echo "cyclegan: $ours"
     echo "pytorch:  $theirs"
     python3 - "$ours" "$theirs" <<'PY'
@@ -43,6 +50,7 @@ for k in ("g_forward_s", "train_iter_s", "peak_rss_mib"):
         print(f"  {k:>13}: cyclegan {a[k]:.4g} / pytorch {b[k]:.4g} = {a[k] / b[k]:.2f}x")
 PY
 }
-run_pair forward 256 1
-run_pair train 128 1
-run_pair train 256 1
+for r in $runs; do
+    IFS=: read -r what size batch <<<"$r"
+    run_pair "$what" "$size" "$batch"
+done

@@ -34,7 +34,7 @@ fn host(t: Tensor<4>) -> Vec<f32> {
 
 #[test]
 fn every_fixture_reproduces_pytorch_within_1e_4() {
-    let device = Device::flex();
+    let device = test_device();
     for name in GENERATORS.iter().chain(&["patchgan_official_tiny"]) {
         let io = read_tensors(&fixture(&format!("{name}.io.safetensors")));
         let loaded = checkpoint::load(&fixture(&format!("{name}.pth"))).expect(name);
@@ -161,7 +161,7 @@ fn a_missing_key_is_refused_naming_it() {
     let NetworkConfig::Generator(config) = loaded.config else {
         panic!("generator")
     };
-    let device = Device::flex();
+    let device = test_device();
     let mut g = config.init(&device);
     let err = g
         .load_state_dict(&loaded.state_dict, &device)

@@ -126,7 +126,7 @@ fn rel_close(ours: f64, theirs: f64, tol: f64, what: &str) {
 
 #[test]
 fn iteration_one_losses_and_gradients_match_pytorch() {
-    let device = Device::flex();
+    let device = test_device();
     let sd = trace();
     let mut nets = tiny_networks(&device);
     let (real_a, real_b) = (image(&sd, "real_A", &device), image(&sd, "real_B", &device));

@@ -5,13 +5,33 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use burn::tensor::Device;
+use clap::ValueEnum;
 use cyclegan::checkpoint::{StateDict, safetensors_io::read_safetensors};
+use cyclegan::device::DeviceKind;
 
 /// `../shared/fixtures/pytorch/<name>`: tensors made by real PyTorch (see its README).
+/// `CYCLEGAN_FIXTURES` names another folder, for test binaries run on another machine (a GPU's).
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/pytorch")
-        .join(name)
+    match std::env::var_os("CYCLEGAN_FIXTURES") {
+        Some(dir) => PathBuf::from(dir).join(name),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/fixtures/pytorch")
+            .join(name),
+    }
+}
+
+/// The device the in-process parity tests run on: the CPU, or the backend that
+/// `CYCLEGAN_TEST_DEVICE` names (`cuda`, `wgpu`) in a build with that feature, so the same
+/// fixtures check the GPU builds.
+pub fn test_device() -> Device {
+    let Ok(name) = std::env::var("CYCLEGAN_TEST_DEVICE") else {
+        return Device::flex();
+    };
+    DeviceKind::from_str(&name, true)
+        .unwrap_or_else(|e| panic!("CYCLEGAN_TEST_DEVICE={name}: {e}"))
+        .device()
+        .unwrap_or_else(|e| panic!("CYCLEGAN_TEST_DEVICE={name}: {e}"))
 }
 
 /// `../shared/data/maps/<sub>`: real aerial photo ↔ map images.
