@@ -235,6 +235,13 @@ impl Discriminator {
             if layer.activate { leaky_relu_02(y) } else { y }
         })
     }
+
+    /// Whether a batch's samples go through independently (see [`NormKind::per_sample`]).
+    pub fn per_sample(&self) -> bool {
+        self.layers
+            .iter()
+            .all(|l| l.norm.as_ref().is_none_or(|n| n.kind().per_sample()))
+    }
 }
 
 impl Params for Discriminator {

@@ -46,6 +46,12 @@ impl NormKind {
     pub fn has_affine(self) -> bool {
         matches!(self, NormKind::InstanceAffine | NormKind::Batch)
     }
+
+    /// Whether each sample is normalised on its own statistics, so that a network gives an
+    /// input the same output alone or inside a larger batch. Batch norm in training mixes them.
+    pub fn per_sample(self) -> bool {
+        self != NormKind::Batch
+    }
 }
 
 impl std::fmt::Display for NormKind {
@@ -187,6 +193,10 @@ pub struct Norm2d {
 }
 
 impl Norm2d {
+    pub fn kind(&self) -> NormKind {
+        self.kind
+    }
+
     pub fn new(kind: NormKind, channels: usize, device: &Device) -> Self {
         let affine = kind.has_affine();
         Self {

@@ -132,6 +132,15 @@ impl Generator {
             Generator::Unet(g) => g.forward(x, mode),
         }
     }
+
+    /// Whether a batch's samples go through independently (see [`NormKind::per_sample`]), so
+    /// that inputs may be stacked into one call.
+    pub fn per_sample(&self) -> bool {
+        match self {
+            Generator::Resnet(g) => g.norm().per_sample(),
+            Generator::Unet(g) => g.norm().per_sample(),
+        }
+    }
 }
 
 impl Params for Generator {

@@ -244,6 +244,10 @@ pub struct ResnetGenerator {
 }
 
 impl ResnetGenerator {
+    pub fn norm(&self) -> NormKind {
+        self.stem_norm.kind()
+    }
+
     /// # Shapes
     /// `x`: `[b, input_nc, h, w]` with h, w multiples of 4 → `[b, output_nc, h, w]` in (-1, 1)
     pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {

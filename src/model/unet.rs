@@ -89,7 +89,10 @@ impl UnetGeneratorConfig {
             false,
             Some(b),
         );
-        UnetGenerator { root }
+        UnetGenerator {
+            root,
+            norm: self.norm,
+        }
     }
 }
 
@@ -190,9 +193,14 @@ impl UnetBlock {
 #[derive(Debug)]
 pub struct UnetGenerator {
     root: UnetBlock,
+    norm: NormKind,
 }
 
 impl UnetGenerator {
+    pub fn norm(&self) -> NormKind {
+        self.norm
+    }
+
     /// # Shapes
     /// `x`: `[b, input_nc, h, w]`, h and w multiples of 2^num_downs → `[b, output_nc, h, w]`
     pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {

@@ -1,7 +1,8 @@
 //! One CycleGAN iteration, in upstream's order (`CycleGANModel.optimize_parameters`):
 //!
 //! 1. forward: `fake_b = g_a(real_a)`, `rec_a = g_b(fake_b)`, `fake_a = g_b(real_b)`,
-//!    `rec_b = g_a(fake_a)`;
+//!    `rec_b = g_a(fake_a)` (and the identity images), calls of one network stacked into one
+//!    batch where that gives the same values;
 //! 2. generators: the objective of [`crate::model::loss`] with the discriminators frozen, one
 //!    Adam step over both generators;
 //! 3. discriminators: each on its real images and on pooled, detached fakes, one Adam step over
@@ -123,17 +124,36 @@ pub fn generator_pass(
 ) -> GeneratorPass {
     let mode = Mode::Train;
     let mut losses = StepLosses::default();
-    let fake_b = nets.g_a.forward(real_a.clone(), mode);
-    let rec_a = nets.g_b.forward(fake_b.clone(), mode);
-    let fake_a = nets.g_b.forward(real_b.clone(), mode);
-    let rec_b = nets.g_a.forward(fake_a.clone(), mode);
+    let identity = loss.lambda_identity > 0.0;
+    let g_a = |xs: Vec<Tensor<4>>| {
+        forward_stacked(|x| nets.g_a.forward(x, mode), nets.g_a.per_sample(), xs)
+    };
+    let g_b = |xs: Vec<Tensor<4>>| {
+        forward_stacked(|x| nets.g_b.forward(x, mode), nets.g_b.per_sample(), xs)
+    };
+    // Upstream's six generator calls, grouped by network where they do not depend on each
+    // other: G_A on [real_a, real_b], G_B on [real_b, real_a, fake_b], G_A on [fake_a].
+    let mut outs = g_a(if identity {
+        vec![real_a.clone(), real_b.clone()]
+    } else {
+        vec![real_a.clone()]
+    });
+    let idt_a_out = identity.then(|| outs.pop().expect("idt_a"));
+    let fake_b = outs.pop().expect("fake_b");
+    let mut outs = g_b(if identity {
+        vec![real_b.clone(), real_a.clone(), fake_b.clone()]
+    } else {
+        vec![real_b.clone(), fake_b.clone()]
+    });
+    let rec_a = outs.pop().expect("rec_a");
+    let idt_b_out = identity.then(|| outs.pop().expect("idt_b"));
+    let fake_a = outs.pop().expect("fake_a");
+    let rec_b = g_a(vec![fake_a.clone()]).pop().expect("rec_b");
 
     let (mut idt_a, mut idt_b) = (None, None);
     let mut loss_g = None;
-    if loss.lambda_identity > 0.0 {
+    if let (Some(a), Some(b)) = (idt_a_out, idt_b_out) {
         // idt_a = G_A(B) should be B; weighted by λ_B (upstream's convention).
-        let a = nets.g_a.forward(real_b.clone(), mode);
-        let b = nets.g_b.forward(real_a.clone(), mode);
         let loss_idt_a = l1(a.clone(), real_b.clone()) * (loss.lambda_b * loss.lambda_identity);
         let loss_idt_b = l1(b.clone(), real_a.clone()) * (loss.lambda_a * loss.lambda_identity);
         losses.idt_a = scalar(&loss_idt_a);
@@ -246,9 +266,47 @@ fn discriminator_loss(
     fake: Tensor<4>,
     gan: GanMode,
 ) -> Tensor<1> {
-    let loss_real = gan.loss(d.forward(real, Mode::Train), true);
-    let loss_fake = gan.loss(d.forward(fake, Mode::Train), false);
+    let [pred_real, pred_fake]: [Tensor<4>; 2] = forward_stacked(
+        |x| d.forward(x, Mode::Train),
+        d.per_sample(),
+        vec![real, fake],
+    )
+    .try_into()
+    .expect("two outputs");
+    let loss_real = gan.loss(pred_real, true);
+    let loss_fake = gan.loss(pred_fake, false);
     (loss_real + loss_fake) * 0.5
+}
+
+/// `net(x)` for each of `xs`. Where the network treats samples independently (`per_sample`)
+/// and the inputs have one shape, it runs once on them stacked along the batch axis: the same
+/// values, but each layer's weights are read (and, in the CPU's Winograd kernels,
+/// transformed) once for all of them, and the kernels work on larger operands.
+fn forward_stacked(
+    net: impl Fn(Tensor<4>) -> Tensor<4>,
+    per_sample: bool,
+    xs: Vec<Tensor<4>>,
+) -> Vec<Tensor<4>> {
+    let same_shape = xs.windows(2).all(|w| w[0].dims()[1..] == w[1].dims()[1..]);
+    if xs.len() < 2 || !per_sample || !same_shape {
+        return xs.into_iter().map(net).collect();
+    }
+    let sizes: Vec<usize> = xs.iter().map(|x| x.dims()[0]).collect();
+    let ys = net(Tensor::cat(xs.clone(), 0));
+    if ys.dims().contains(&0) {
+        // An empty output (an input below the network's smallest size) cannot be cut along
+        // the batch axis and stay on the autodiff graph: run the inputs one by one.
+        return xs.into_iter().map(net).collect();
+    }
+    let mut start = 0;
+    sizes
+        .into_iter()
+        .map(|n| {
+            let y = ys.clone().narrow(0, start, n);
+            start += n;
+            y
+        })
+        .collect()
 }
 
 fn scalar(t: &Tensor<1>) -> f64 {
@@ -284,4 +342,86 @@ fn step(net: &mut impl Params, name: &str, grads: &Gradients, adam: &mut Adam, l
         let updated = adam.update(&format!("{name}.{key}"), value, grad, lr);
         p.set_flat(updated);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DiscriminatorConfig, GeneratorConfig, NormKind, ResnetGeneratorConfig};
+    use burn::tensor::{Device, Distribution};
+
+    fn images(n: usize, side: usize, device: &Device) -> Vec<Tensor<4>> {
+        (0..n)
+            .map(|_| Tensor::random([1, 3, side, side], Distribution::Uniform(-1.0, 1.0), device))
+            .collect()
+    }
+
+    fn values(t: Tensor<4>) -> Vec<f32> {
+        t.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32")
+    }
+
+    /// Stacking is only an evaluation order: each output equals the network's output on that
+    /// input alone (instance norm normalises each sample on its own statistics).
+    #[test]
+    fn stacked_calls_give_each_input_its_own_output() {
+        let device = Device::flex();
+        let g = GeneratorConfig::Resnet(ResnetGeneratorConfig::official(3, 3, 4, 1)).init(&device);
+        let d = DiscriminatorConfig::basic(3, 4).init(&device);
+        assert!(g.per_sample() && d.per_sample());
+        let xs = images(3, 32, &device);
+        let stacked = forward_stacked(|x| g.forward(x, Mode::Train), true, xs.clone());
+        assert_eq!(stacked.len(), 3);
+        for (x, y) in xs.iter().zip(stacked) {
+            assert_eq!(y.dims(), [1, 3, 32, 32]);
+            let alone = values(g.forward(x.clone(), Mode::Train));
+            let diff = values(y)
+                .iter()
+                .zip(&alone)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(diff < 1e-5, "generator output differs by {diff}");
+        }
+        let stacked = forward_stacked(|x| d.forward(x, Mode::Train), true, xs[..2].to_vec());
+        for (x, y) in xs.iter().zip(stacked) {
+            let alone = values(d.forward(x.clone(), Mode::Train));
+            let diff = values(y)
+                .iter()
+                .zip(&alone)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(diff < 1e-5, "discriminator output differs by {diff}");
+        }
+    }
+
+    /// Batch norm in training mixes the samples' statistics, so those networks run per call.
+    #[test]
+    fn batch_norm_networks_are_not_stacked() {
+        let device = Device::flex();
+        let mut config = ResnetGeneratorConfig::official(3, 3, 4, 1);
+        config.norm = NormKind::Batch;
+        config.use_bias = NormKind::Batch.conv_bias();
+        let g = GeneratorConfig::Resnet(config).init(&device);
+        assert!(!g.per_sample());
+        let d = DiscriminatorConfig::basic(3, 4)
+            .with_norm(NormKind::Batch)
+            .init(&device);
+        assert!(!d.per_sample());
+        assert!(
+            GeneratorConfig::Resnet(ResnetGeneratorConfig::official(3, 3, 4, 1))
+                .init(&device)
+                .per_sample()
+        );
+    }
+
+    /// Inputs of different sizes cannot share a batch; each gets its own call and output.
+    #[test]
+    fn inputs_of_different_shapes_run_alone() {
+        let device = Device::flex();
+        let g = GeneratorConfig::Resnet(ResnetGeneratorConfig::official(3, 3, 4, 1)).init(&device);
+        let mut xs = images(1, 32, &device);
+        xs.extend(images(1, 16, &device));
+        let ys = forward_stacked(|x| g.forward(x, Mode::Train), true, xs);
+        assert_eq!(ys[0].dims(), [1, 3, 32, 32]);
+        assert_eq!(ys[1].dims(), [1, 3, 16, 16]);
+    }
 }
