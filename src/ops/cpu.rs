@@ -1,6 +1,7 @@
 //! The CPU convolution kernels, each map routed to the fastest algorithm for its shape:
 //! Winograd for 3×3 stride-1 convolutions, direct loops for layers with very few output
-//! channels, im2col + GEMM for every other.
+//! channels (whose input gradient is the im2col forward of the output gradient with turned
+//! kernels), im2col + GEMM for every other.
 
 use super::gemm_conv::{self, ConvGeom};
 use super::{direct, winograd};
@@ -20,6 +21,8 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<
 pub fn backward_data(dy: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
     if winograd::applies(g) {
         winograd::backward_data(dy, w, g)
+    } else if direct::applies(g) && gemm_conv::turned_applies(g) {
+        gemm_conv::backward_data_turned(dy, w, g)
     } else if direct::applies(g) {
         direct::backward_data(dy, w, g)
     } else {

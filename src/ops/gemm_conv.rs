@@ -6,6 +6,7 @@
 //!
 //! All tensors are dense NCHW `f32`; weights are PyTorch's `[c_out, c_in, k_h, k_w]`.
 
+use super::scratch;
 use super::simd;
 use rayon::prelude::*;
 
@@ -207,38 +208,56 @@ pub(super) unsafe fn gemm_on(
 
 /// Fills `col` (`[k, (y1 - y0) · out_w]`) with the im2col matrix of output rows `[y0, y1)` of
 /// one image.
-fn im2col(x: &[f32], g: &ConvGeom, (y0, y1): (usize, usize), col: &mut [f32]) {
-    let n = (y1 - y0) * g.out_w;
-    let kk = g.k_h * g.k_w;
+fn im2col(x: &[f32], g: &ConvGeom, rows: (usize, usize), col: &mut [f32]) {
+    let n = (rows.1 - rows.0) * g.out_w;
     col.par_chunks_mut(n).enumerate().for_each(|(r, row)| {
         simd::dispatch(
             #[inline(always)]
-            || {
-                let (ci, ki, kj) = (r / kk, (r % kk) / g.k_w, r % g.k_w);
-                let plane = &x[ci * g.in_plane()..][..g.in_plane()];
-                for (oy, dst) in (y0..y1).zip(row.chunks_exact_mut(g.out_w)) {
-                    let Some(iy) = g.in_row(oy, ki) else {
-                        dst.fill(0.0);
-                        continue;
-                    };
-                    let src = &plane[iy * g.in_w..][..g.in_w];
-                    let (lo, hi) = g.valid_cols(kj);
-                    dst[..lo].fill(0.0);
-                    dst[hi..].fill(0.0);
-                    if lo == hi {
-                        continue;
-                    }
-                    let first = lo * g.stride[1] + kj - g.pad[1];
-                    if g.stride[1] == 1 {
-                        dst[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
-                    } else {
-                        let src = src[first..].iter().step_by(g.stride[1]);
-                        dst[lo..hi].iter_mut().zip(src).for_each(|(d, s)| *d = *s);
-                    }
-                }
-            },
+            || im2col_row(x, g, rows, r, row),
         )
     });
+}
+
+/// [`im2col`] on the calling thread, for a task that runs its own GEMM.
+fn im2col_serial(x: &[f32], g: &ConvGeom, rows: (usize, usize), col: &mut [f32]) {
+    let n = (rows.1 - rows.0) * g.out_w;
+    simd::dispatch(
+        #[inline(always)]
+        || {
+            for (r, row) in col.chunks_exact_mut(n).enumerate() {
+                im2col_row(x, g, rows, r, row);
+            }
+        },
+    )
+}
+
+/// Row `r` (input channel, kernel row, kernel column) of the im2col matrix of output rows
+/// `[y0, y1)`.
+#[inline(always)]
+fn im2col_row(x: &[f32], g: &ConvGeom, (y0, y1): (usize, usize), r: usize, row: &mut [f32]) {
+    let kk = g.k_h * g.k_w;
+    let (ci, ki, kj) = (r / kk, (r % kk) / g.k_w, r % g.k_w);
+    let plane = &x[ci * g.in_plane()..][..g.in_plane()];
+    for (oy, dst) in (y0..y1).zip(row.chunks_exact_mut(g.out_w)) {
+        let Some(iy) = g.in_row(oy, ki) else {
+            dst.fill(0.0);
+            continue;
+        };
+        let src = &plane[iy * g.in_w..][..g.in_w];
+        let (lo, hi) = g.valid_cols(kj);
+        dst[..lo].fill(0.0);
+        dst[hi..].fill(0.0);
+        if lo == hi {
+            continue;
+        }
+        let first = lo * g.stride[1] + kj - g.pad[1];
+        if g.stride[1] == 1 {
+            dst[lo..hi].copy_from_slice(&src[first..first + (hi - lo)]);
+        } else {
+            let src = src[first..].iter().step_by(g.stride[1]);
+            dst[lo..hi].iter_mut().zip(src).for_each(|(d, s)| *d = *s);
+        }
+    }
 }
 
 /// Adds the im2col-shaped `col` of output rows `[y0, y1)` back onto the image `dx` it was
@@ -278,12 +297,9 @@ fn col2im_add(col: &[f32], g: &ConvGeom, (y0, y1): (usize, usize), dx: &mut [f32
         });
 }
 
-/// `y = conv(x, w) + bias`.
-pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f32> {
+/// The forward GEMM over whole feature maps (up to [`COL_CAP`]), each split over the threads.
+fn forward_whole(x: &[f32], w: &[f32], g: &ConvGeom, y: &mut [f32]) {
     let (k, p) = (g.k(), g.out_plane());
-    assert_eq!(x.len(), g.batch * g.c_in * g.in_plane(), "input size");
-    assert_eq!(w.len(), g.c_out * k, "weight size");
-    let mut y = vec![0.0f32; g.batch * g.c_out * p];
     let mut col = Vec::new();
     for b in 0..g.batch {
         let x_b = &x[b * g.c_in * g.in_plane()..][..g.c_in * g.in_plane()];
@@ -313,6 +329,64 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<
                 );
             }
         }
+    }
+}
+
+/// Output pixels of a task of [`forward_in_tasks`]: its im2col block (k × pixels floats)
+/// stays within the core's L2 (1 MiB of 2).
+const TASK_COL: usize = 256 << 10;
+
+/// Layers whose weights (c_out × k floats) are at most this run in tasks: each task packs the
+/// weights again for its GEMM.
+const TASK_WEIGHTS: usize = 1 << 17;
+
+/// The forward pass as independent tasks of a few output rows, each with its own im2col
+/// block and a single-threaded GEMM: the block is written and read in L2, where one large
+/// im2col matrix shared by a multi-threaded GEMM goes through memory.
+fn forward_in_tasks(x: &[f32], w: &[f32], g: &ConvGeom, y: &mut [f32]) {
+    let (k, p) = (g.k(), g.out_plane());
+    let rows = (TASK_COL / (k * g.out_w).max(1)).clamp(1, g.out_h.max(1));
+    let tasks: Vec<(usize, usize, usize)> = (0..g.batch)
+        .flat_map(|b| {
+            (0..g.out_h)
+                .step_by(rows)
+                .map(move |y0| (b, y0, (y0 + rows).min(g.out_h)))
+        })
+        .collect();
+    let dst = SendPtr(y.as_mut_ptr());
+    tasks.into_par_iter().for_each(|(b, y0, y1)| {
+        let n = (y1 - y0) * g.out_w;
+        let x_b = &x[b * g.c_in * g.in_plane()..][..g.c_in * g.in_plane()];
+        let mut col = scratch::take(k * n);
+        im2col_serial(x_b, g, (y0, y1), &mut col);
+        // SAFETY: the task writes columns [y0·out_w, y1·out_w) of image b's [c_out, p] planes,
+        // which no other task writes; w is [c_out, k]; col is [k, n].
+        unsafe {
+            gemm_on(
+                gemm::Parallelism::None,
+                [g.c_out, n, k],
+                dst.get().add(b * g.c_out * p + y0 * g.out_w),
+                p,
+                false,
+                w.as_ptr(),
+                [k, 1],
+                col.as_ptr(),
+                [n, 1],
+            );
+        }
+    });
+}
+
+/// `y = conv(x, w) + bias`.
+pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f32> {
+    let (k, p) = (g.k(), g.out_plane());
+    assert_eq!(x.len(), g.batch * g.c_in * g.in_plane(), "input size");
+    assert_eq!(w.len(), g.c_out * k, "weight size");
+    let mut y = vec![0.0f32; g.batch * g.c_out * p];
+    if !g.is_pointwise() && g.c_out * k <= TASK_WEIGHTS {
+        forward_in_tasks(x, w, g, &mut y);
+    } else {
+        forward_whole(x, w, g, &mut y);
     }
     if let Some(bias) = bias {
         y.par_chunks_mut(p).enumerate().for_each(|(i, plane)| {
@@ -367,6 +441,44 @@ pub fn backward_data(dy: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
         }
     }
     dx
+}
+
+/// Whether [`backward_data_turned`] handles this convolution: stride 1, padding narrower than
+/// the kernel on both axes.
+pub fn turned_applies(g: &ConvGeom) -> bool {
+    g.stride == [1, 1] && g.pad[0] < g.k_h && g.pad[1] < g.k_w
+}
+
+/// The gradient of [`forward`] with respect to `x` for a geometry [`turned_applies`] accepts,
+/// as the forward convolution of `dy`, padded by k − 1 − p, with the kernels turned 180° and
+/// their channel axes swapped. Where the layer has few output channels (the generator's 7×7
+/// head, 64 → 3) this GEMM is as deep as `dy` has channels times taps, where
+/// [`backward_data`]'s is only as deep as `dy` has channels.
+pub fn backward_data_turned(dy: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
+    assert!(turned_applies(g), "stride 1, padding below the kernel size");
+    let kk = g.k_h * g.k_w;
+    let mut turned = vec![0.0f32; w.len()];
+    for (oi, kernel) in w.chunks_exact(kk).enumerate() {
+        let (o, i) = (oi / g.c_in, oi % g.c_in);
+        let dst = &mut turned[(i * g.c_out + o) * kk..][..kk];
+        dst.iter_mut()
+            .zip(kernel.iter().rev())
+            .for_each(|(d, s)| *d = *s);
+    }
+    let gt = ConvGeom {
+        batch: g.batch,
+        c_in: g.c_out,
+        in_h: g.out_h,
+        in_w: g.out_w,
+        c_out: g.c_in,
+        k_h: g.k_h,
+        k_w: g.k_w,
+        stride: [1, 1],
+        pad: [g.k_h - 1 - g.pad[0], g.k_w - 1 - g.pad[1]],
+        out_h: g.in_h,
+        out_w: g.in_w,
+    };
+    forward(dy, &turned, None, &gt)
 }
 
 /// The gradient of [`forward`] with respect to `w`, given the input `x` and output gradient `dy`.
@@ -552,10 +664,17 @@ mod tests {
         // Over 1024 output pixels: the weight gradient splits its sum over threads.
         ([1, 2, 40, 40], [3, 2, 3, 3], [1, 1], [1, 1]),
         ([2, 2, 70, 66], [3, 2, 4, 4], [2, 2], [1, 1]),
+        // Weights above TASK_WEIGHTS: the forward GEMM runs over whole maps.
+        ([2, 128, 5, 4], [65, 128, 4, 4], [1, 1], [1, 1]),
     ];
 
     #[test]
     fn forward_matches_the_definition() {
+        assert!(
+            SHAPES
+                .iter()
+                .any(|&(_, [o, i, kh, kw], ..)| o * i * kh * kw > TASK_WEIGHTS)
+        );
         for (i, &(xs, ws, stride, pad)) in SHAPES.iter().enumerate() {
             let g = ConvGeom::new(xs, ws, stride, pad).unwrap();
             let x = pseudo_random(xs.iter().product(), i as u64);
@@ -589,6 +708,31 @@ mod tests {
                 (dot(&w, &dw) - lhs).abs() < tol,
                 "shape {i}: weight gradient"
             );
+        }
+    }
+
+    /// The turned forward gives the transposed GEMM's input gradient, for every stride-1 case
+    /// (rectangular kernels and unequal padding too).
+    #[test]
+    fn turned_input_gradient_matches_the_transposed_gemm() {
+        let cases: &[Case] = &[
+            ([2, 64, 14, 13], [3, 64, 7, 7], [1, 1], [0, 0]),
+            ([1, 5, 9, 8], [1, 5, 4, 4], [1, 1], [1, 1]),
+            ([1, 3, 6, 9], [2, 3, 3, 5], [1, 1], [2, 1]),
+        ];
+        for (i, &(xs, ws, stride, pad)) in SHAPES.iter().chain(cases).enumerate() {
+            let g = ConvGeom::new(xs, ws, stride, pad).unwrap();
+            if !turned_applies(&g) {
+                continue;
+            }
+            let w = pseudo_random(ws.iter().product(), 600 + i as u64);
+            let dy = pseudo_random(g.batch * g.c_out * g.out_plane(), 700 + i as u64);
+            let want = backward_data(&dy, &w, &g);
+            let got = backward_data_turned(&dy, &w, &g);
+            assert_eq!(got.len(), want.len());
+            for (j, (a, b)) in got.iter().zip(&want).enumerate() {
+                assert!((a - b).abs() < 1e-4, "shape {i} at {j}: {a} vs {b}");
+            }
         }
     }
 

@@ -195,32 +195,28 @@ fn transform_input(x: &[f32], g: &ConvGeom, tiles: &Tiles, chunk: (usize, usize)
                         let mut gathered = scratch::take(ALPHA * n);
                         // e[j][i][t]: row i of every tile, transformed along its columns.
                         let mut e = scratch::take(ALPHA * ALPHA * n);
+                        // One input row with its padding: tile column tx reads
+                        // padded[tx·M + k], k < α. The edges stay zero for the whole plane.
+                        let mut padded = scratch::take(cols * M + 2);
+                        let left = g.pad[1];
+                        let inside = g.in_w.min(padded.len() - left);
+                        padded[..left].fill(0.0);
+                        padded[left + inside..].fill(0.0);
                         for i in 0..ALPHA {
                             for (ty, part) in (r0..r1).zip(0..) {
                                 let iy = (ty * M + i) as isize - pad;
-                                let row = (iy >= 0 && (iy as usize) < g.in_h)
-                                    .then(|| &plane[iy as usize * g.in_w..][..g.in_w]);
+                                let inside_rows = 0..g.in_h as isize;
+                                if inside_rows.contains(&iy) {
+                                    padded[left..][..inside]
+                                        .copy_from_slice(&plane[iy as usize * g.in_w..][..inside]);
+                                }
                                 for k in 0..ALPHA {
                                     let dst = &mut gathered[k * n + part * cols..][..cols];
-                                    let Some(row) = row else {
+                                    if !inside_rows.contains(&iy) {
                                         dst.fill(0.0);
                                         continue;
-                                    };
-                                    // Tile columns tx read row[tx·M + k − pad]: inside the row for
-                                    // tx in [lo, hi), padding outside.
-                                    let lo = (g.pad[1].saturating_sub(k)).div_ceil(M).min(cols);
-                                    let hi = (g.in_w + g.pad[1])
-                                        .saturating_sub(k)
-                                        .div_ceil(M)
-                                        .clamp(lo, cols);
-                                    dst[..lo].fill(0.0);
-                                    dst[hi..].fill(0.0);
-                                    if lo == hi {
-                                        continue;
                                     }
-                                    let first = lo * M + k - g.pad[1];
-                                    for (d, s) in
-                                        dst[lo..hi].iter_mut().zip(row[first..].iter().step_by(M))
+                                    for (d, s) in dst.iter_mut().zip(padded[k..].iter().step_by(M))
                                     {
                                         *d = *s;
                                     }
@@ -245,14 +241,16 @@ fn transform_input(x: &[f32], g: &ConvGeom, tiles: &Tiles, chunk: (usize, usize)
     v
 }
 
-/// `U[o][ξ][i] = (L g Lᵀ)_ξ` for the 3×3 kernels `g[o][i]` (tap `k = 3·row + col` given by
-/// `tap(o, i, k)`), `L` being `G` or, for kernels turned 180°, `G` with its columns reversed.
-/// Vectorised along `i`, as the tile transforms are along tiles.
+/// `U[o][ξ][i] = (L g Lᵀ)_ξ` for the 3×3 kernels `g[o][i]`, the nine taps (`k = 3·row +
+/// col`) of kernel (o, i) starting at `w[o·strides[0] + i·strides[1]]`; `L` is `G` or, for
+/// kernels turned 180°, `G` with its columns reversed. Vectorised along `i`, as the tile
+/// transforms are along tiles.
 fn transform_weights(
     outs: usize,
     ins: usize,
     l: &[[f32; 3]; ALPHA],
-    tap: impl Fn(usize, usize, usize) -> f32 + Sync,
+    w: &[f32],
+    strides: [usize; 2],
 ) -> Scratch {
     let mut u = scratch::take(outs * FREQS * ins);
     u.par_chunks_mut(FREQS * ins)
@@ -262,11 +260,12 @@ fn transform_weights(
                 #[inline(always)]
                 || {
                     let mut taps = scratch::take(9 * ins);
-                    // A kernel's nine taps are adjacent in memory (for turned kernels too,
-                    // whose kernels are a whole row apart): read each kernel once.
-                    for i in 0..ins {
-                        for k in 0..9 {
-                            taps[k * ins + i] = tap(o, i, k);
+                    // Tap k of every kernel as one strided run: no index arithmetic per
+                    // element, and the ins kernels stay in L1 across the nine runs.
+                    for (k, taps_k) in taps.chunks_exact_mut(ins).enumerate() {
+                        let first = &w[o * strides[0] + k..];
+                        for (t, s) in taps_k.iter_mut().zip(first.iter().step_by(strides[1])) {
+                            *t = *s;
                         }
                     }
                     // h[a][col][i] = Σ_row L[a][row] · g[row][col][i]
@@ -425,7 +424,7 @@ pub fn forward_keeping_input(
 ) -> (Vec<f32>, Option<Vec<f32>>) {
     debug_assert!(applies(g));
     let ins = g.c_in;
-    let u = transform_weights(g.c_out, g.c_in, &G, |o, i, k| w[(o * ins + i) * 9 + k]);
+    let u = transform_weights(g.c_out, g.c_in, &G, w, [9 * ins, 9]);
     convolve(x, &u, bias, g, V_CAP, keep)
 }
 
@@ -439,9 +438,7 @@ fn backward_data_in_chunks(dy: &[f32], w: &[f32], g: &ConvGeom, cap: usize) -> V
     let ins = g.c_in;
     // The transposed convolution: from c_out channels to c_in, kernels turned 180° (which
     // G_TURNED does).
-    let u = transform_weights(g.c_in, g.c_out, &G_TURNED, |i, o, k| {
-        w[(o * ins + i) * 9 + k]
-    });
+    let u = transform_weights(g.c_in, g.c_out, &G_TURNED, w, [9, 9 * ins]);
     let pad = 2 - g.pad[0];
     let gt = ConvGeom {
         batch: g.batch,
@@ -604,8 +601,8 @@ fn backward_weight_in_chunks(x: Input, dy: &[f32], g: &ConvGeom, cap: usize) -> 
                         );
                     }
                     for (k, taps) in dg.chunks_exact(ins).enumerate() {
-                        for (i, t) in taps.iter().enumerate() {
-                            dw_o[i * 9 + k] = *t;
+                        for (d, t) in dw_o[k..].iter_mut().step_by(9).zip(taps) {
+                            *d = *t;
                         }
                     }
                 },
@@ -664,7 +661,7 @@ mod tests {
         let w = pseudo_random(4 * 3 * 9, 8);
         let dy = pseudo_random(2 * 4 * g.out_plane(), 9);
         let ins = g.c_in;
-        let u = transform_weights(g.c_out, g.c_in, &G, |o, i, k| w[(o * ins + i) * 9 + k]);
+        let u = transform_weights(g.c_out, g.c_in, &G, &w, [9 * ins, 9]);
         // Room for one tile row of 4 channels at a time.
         let cap = FREQS * 4 * g.out_w.div_ceil(M);
         assert!(Tiles::of(&g).chunks(4, cap).count() > 2);
