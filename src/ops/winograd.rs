@@ -196,10 +196,11 @@ fn transform_input(x: &[f32], g: &ConvGeom, tiles: &Tiles, chunk: (usize, usize)
                         // e[j][i][t]: row i of every tile, transformed along its columns.
                         let mut e = scratch::take(ALPHA * ALPHA * n);
                         // One input row with its padding: tile column tx reads
-                        // padded[tx·M + k], k < α. The edges stay zero for the whole plane.
-                        let mut padded = scratch::take(cols * M + 2);
+                        // padded[tx·M + k], k < α. The edges stay zero for the whole plane;
+                        // the slack lets the gather read whole groups of tiles.
+                        let mut padded = scratch::take(padded_len(cols));
                         let left = g.pad[1];
-                        let inside = g.in_w.min(padded.len() - left);
+                        let inside = g.in_w.min(cols * M + 2 - left);
                         padded[..left].fill(0.0);
                         padded[left + inside..].fill(0.0);
                         for i in 0..ALPHA {
@@ -210,15 +211,12 @@ fn transform_input(x: &[f32], g: &ConvGeom, tiles: &Tiles, chunk: (usize, usize)
                                     padded[left..][..inside]
                                         .copy_from_slice(&plane[iy as usize * g.in_w..][..inside]);
                                 }
-                                for k in 0..ALPHA {
-                                    let dst = &mut gathered[k * n + part * cols..][..cols];
-                                    if !inside_rows.contains(&iy) {
-                                        dst.fill(0.0);
-                                        continue;
-                                    }
-                                    for (d, s) in dst.iter_mut().zip(padded[k..].iter().step_by(M))
-                                    {
-                                        *d = *s;
+                                let dst = &mut gathered[part * cols..];
+                                if inside_rows.contains(&iy) {
+                                    gather_tiles::<ALPHA>(&padded, dst, n, cols);
+                                } else {
+                                    for k in 0..ALPHA {
+                                        dst[k * n..][..cols].fill(0.0);
                                     }
                                 }
                             }
@@ -239,6 +237,209 @@ fn transform_input(x: &[f32], g: &ConvGeom, tiles: &Tiles, chunk: (usize, usize)
             )
         });
     v
+}
+
+/// Tiles per group of [`gather_tiles`]: 8 tiles span 32 floats, two AVX-512 registers.
+const GROUP: usize = 8;
+
+/// The length of a padded row for `cols` tiles: whole groups for [`gather_tiles`], whose last
+/// group reads 36 floats from its start (two registers, at offsets 0 and M).
+fn padded_len(cols: usize) -> usize {
+    cols.div_ceil(GROUP) * GROUP * M + 32
+}
+
+/// `dst[k·stride + tx] = padded[tx·M + k]` for k < K, tx < cols: each tile's K values of one
+/// row (`padded` at least [`padded_len`] long; K = α input values or M output values), in rows
+/// of tiles that the row transforms read.
+#[inline(always)]
+fn gather_tiles<const K: usize>(padded: &[f32], dst: &mut [f32], stride: usize, cols: usize) {
+    const { assert!(K <= ALPHA) };
+    assert!(padded.len() >= padded_len(cols) && dst.len() >= (K - 1) * stride + cols);
+    #[cfg(target_arch = "x86_64")]
+    if simd::has_avx512() {
+        // SAFETY: AVX-512 is present; the lengths were checked above.
+        unsafe { gather_avx512::tiles::<K>(padded, dst, stride, cols) };
+        return;
+    }
+    gather_tiles_scalar::<K>(padded, dst, stride, cols);
+}
+
+fn gather_tiles_scalar<const K: usize>(
+    padded: &[f32],
+    dst: &mut [f32],
+    stride: usize,
+    cols: usize,
+) {
+    for k in 0..K {
+        let d = &mut dst[k * stride..][..cols];
+        for (d, s) in d.iter_mut().zip(padded[k..].iter().step_by(M)) {
+            *d = *s;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod gather_avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{GROUP, M};
+
+    /// [`super::gather_tiles`] for 8 tiles at a time: the stride-M phases of 32 floats picked
+    /// out of two registers by one permute each.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F and VL; `K ≤ α`, `padded.len() ≥ padded_len(cols)`,
+    /// `dst.len() ≥ (K − 1)·stride + cols`.
+    #[target_feature(enable = "avx512f,avx512vl")]
+    pub unsafe fn tiles<const K: usize>(
+        padded: &[f32],
+        dst: &mut [f32],
+        stride: usize,
+        cols: usize,
+    ) {
+        // Phase k < M: lanes j < 8 take float M·j + k of the pair of registers.
+        let phase = |k: i32| {
+            _mm512_setr_epi32(
+                k,
+                k + 4,
+                k + 8,
+                k + 12,
+                k + 16,
+                k + 20,
+                k + 24,
+                k + 28,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+            )
+        };
+        let idx = [phase(0), phase(1), phase(2), phase(3)];
+        for t0 in (0..cols).step_by(GROUP) {
+            let mask: __mmask8 = (((1u32 << (cols - t0).min(GROUP)) - 1) & 0xff) as u8;
+            // SAFETY: group t0 reads padded[t0·M .. t0·M + 36) < padded_len(cols) and writes
+            // dst[k·stride + t0 ..][..min(8, cols − t0)] for k < K.
+            unsafe {
+                let src = padded.as_ptr().wrapping_add(t0 * M);
+                let (a, b) = (_mm512_loadu_ps(src), _mm512_loadu_ps(src.wrapping_add(16)));
+                // Inputs k = M, M + 1 are phases 0, 1 of the floats M further on.
+                let src4 = src.wrapping_add(M);
+                let (a4, b4) = (
+                    _mm512_loadu_ps(src4),
+                    _mm512_loadu_ps(src4.wrapping_add(16)),
+                );
+                for k in 0..K {
+                    let v = if k < M {
+                        _mm512_permutex2var_ps(a, idx[k], b)
+                    } else {
+                        _mm512_permutex2var_ps(a4, idx[k - M], b4)
+                    };
+                    let out = dst.as_mut_ptr().wrapping_add(k * stride + t0);
+                    _mm256_mask_storeu_ps(out, mask, _mm512_castps512_ps256(v));
+                }
+            }
+        }
+    }
+
+    /// [`super::scatter_tiles`] for 8 tiles (32 outputs) at a time: the M rows of 8 paired
+    /// into two registers, then interleaved by two permutes.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F and VL; `src.len() ≥ (M − 1)·stride + cols`, `dst.len() ≤
+    /// cols·M`.
+    #[target_feature(enable = "avx512f,avx512vl")]
+    pub unsafe fn scatter(src: &[f32], stride: usize, cols: usize, dst: &mut [f32], bias: f32) {
+        // Output lane l of a half holds tile j = l / M (+ 4 in the second half), row q = l % M:
+        // rows 0, 1 sit in the first register (lanes 8q + j), rows 2, 3 in the second
+        // (lanes 16 + 8(q − 2) + j).
+        let interleave = |half: i32| {
+            let lane = |l: i32| {
+                let (j, q) = (l / 4 + 4 * half, l % 4);
+                if q < 2 {
+                    8 * q + j
+                } else {
+                    16 + 8 * (q - 2) + j
+                }
+            };
+            _mm512_setr_epi32(
+                lane(0),
+                lane(1),
+                lane(2),
+                lane(3),
+                lane(4),
+                lane(5),
+                lane(6),
+                lane(7),
+                lane(8),
+                lane(9),
+                lane(10),
+                lane(11),
+                lane(12),
+                lane(13),
+                lane(14),
+                lane(15),
+            )
+        };
+        let idx = [interleave(0), interleave(1)];
+        let bias = _mm512_set1_ps(bias);
+        let pair = |lo: __m256, hi: __m256| {
+            _mm512_castpd_ps(_mm512_insertf64x4(
+                _mm512_castps_pd(_mm512_castps256_ps512(lo)),
+                _mm256_castps_pd(hi),
+                1,
+            ))
+        };
+        for t0 in (0..cols).step_by(GROUP) {
+            let load_mask: __mmask8 = (((1u32 << (cols - t0).min(GROUP)) - 1) & 0xff) as u8;
+            let valid = dst.len().saturating_sub(t0 * M).min(GROUP * M);
+            // SAFETY: the loads read src[q·stride + t0 ..][..min(8, cols − t0)], the stores
+            // write dst[t0·M ..][..valid].
+            unsafe {
+                let row = |q: usize| {
+                    _mm256_maskz_loadu_ps(load_mask, src.as_ptr().wrapping_add(q * stride + t0))
+                };
+                let a = pair(row(0), row(1));
+                let b = pair(row(2), row(3));
+                for (h, idx) in idx.iter().enumerate() {
+                    let n = valid.saturating_sub(16 * h).min(16);
+                    if n == 0 {
+                        break;
+                    }
+                    let v = _mm512_add_ps(_mm512_permutex2var_ps(a, *idx, b), bias);
+                    let mask: __mmask16 = (((1u32 << n) - 1) & 0xffff) as u16;
+                    let out = dst.as_mut_ptr().wrapping_add(t0 * M + 16 * h);
+                    _mm512_mask_storeu_ps(out, mask, v);
+                }
+            }
+        }
+    }
+}
+
+/// `dst[tx·M + q] = src[q·stride + tx] + bias` for q < M, tx < cols, within `dst` (an output
+/// row, whose last tile may be cut): the adjoint layout of [`gather_tiles`].
+#[inline(always)]
+fn scatter_tiles(src: &[f32], stride: usize, cols: usize, dst: &mut [f32], bias: f32) {
+    assert!(src.len() >= (M - 1) * stride + cols && dst.len() <= cols * M);
+    #[cfg(target_arch = "x86_64")]
+    if simd::has_avx512() {
+        // SAFETY: AVX-512 is present; the lengths were checked above.
+        unsafe { gather_avx512::scatter(src, stride, cols, dst, bias) };
+        return;
+    }
+    scatter_tiles_scalar(src, stride, cols, dst, bias);
+}
+
+fn scatter_tiles_scalar(src: &[f32], stride: usize, cols: usize, dst: &mut [f32], bias: f32) {
+    for q in 0..M {
+        let s = &src[q * stride..][..cols];
+        for (d, s) in dst.iter_mut().skip(q).step_by(M).zip(s) {
+            *d = s + bias;
+        }
+    }
 }
 
 /// `U[o][ξ][i] = (L g Lᵀ)_ξ` for the 3×3 kernels `g[o][i]`, the nine taps (`k = 3·row +
@@ -369,12 +570,7 @@ fn transform_output(
                     for (ty, part) in (r0..r1).zip(0..) {
                         for p in 0..M.min(g.out_h - ty * M) {
                             let dst = &mut y_plane[(ty * M + p) * g.out_w..][..g.out_w];
-                            for q in 0..M {
-                                let src = &out[(p * M + q) * n + part * cols..][..cols];
-                                for (d, s) in dst.iter_mut().skip(q).step_by(M).zip(src) {
-                                    *d = s + bias;
-                                }
-                            }
+                            scatter_tiles(&out[p * M * n + part * cols..], n, cols, dst, bias);
                         }
                     }
                 },
@@ -479,19 +675,20 @@ fn transform_output_grad(
                         let mut gathered = scratch::take(M * n);
                         // h[p][b][t]: output row p of every tile, transformed along its columns.
                         let mut h = scratch::take(M * ALPHA * n);
+                        // One output-gradient row, zero past the output's edge.
+                        let mut padded = scratch::take(padded_len(cols));
+                        padded[g.out_w..].fill(0.0);
                         for p in 0..M {
                             for (ty, part) in (r0..r1).zip(0..) {
                                 let oy = ty * M + p;
-                                for q in 0..M {
-                                    let dst = &mut gathered[q * n + part * cols..][..cols];
-                                    dst.fill(0.0);
-                                    if oy < g.out_h {
-                                        let row = &plane[oy * g.out_w..][..g.out_w];
-                                        for (d, s) in
-                                            dst.iter_mut().zip(row.iter().skip(q).step_by(M))
-                                        {
-                                            *d = *s;
-                                        }
+                                let dst = &mut gathered[part * cols..];
+                                if oy < g.out_h {
+                                    padded[..g.out_w]
+                                        .copy_from_slice(&plane[oy * g.out_w..][..g.out_w]);
+                                    gather_tiles::<M>(&padded, dst, n, cols);
+                                } else {
+                                    for q in 0..M {
+                                        dst[q * n..][..cols].fill(0.0);
                                     }
                                 }
                             }
@@ -624,6 +821,57 @@ mod tests {
         ([1, 16, 13, 13], 8, 0),
         ([1, 2, 3, 3], 2, 0),
     ];
+
+    /// The AVX-512 scatter (where the CPU has it) writes what the strided loop writes, with
+    /// the last tile cut at every possible width.
+    #[test]
+    fn tile_scatter_matches_the_strided_loop() {
+        for cols in 1..=19 {
+            for cut in 0..M {
+                let stride = cols + 2;
+                let src = pseudo_random((M - 1) * stride + cols, 100 + cols as u64);
+                let width = cols * M - cut;
+                let mut fast = vec![f32::NAN; width];
+                let mut slow = fast.clone();
+                scatter_tiles(&src, stride, cols, &mut fast, 0.25);
+                scatter_tiles_scalar(&src, stride, cols, &mut slow, 0.25);
+                for (i, (a, b)) in fast.iter().zip(&slow).enumerate() {
+                    assert!(a.to_bits() == b.to_bits(), "cols {cols}, cut {cut}, at {i}");
+                }
+            }
+        }
+    }
+
+    /// The AVX-512 gather (where the CPU has it) picks the same floats as the strided loop,
+    /// for whole groups of 8 tiles and for tails.
+    #[test]
+    fn tile_gather_matches_the_strided_loop() {
+        for cols in 1..=19 {
+            let padded = pseudo_random(padded_len(cols), cols as u64);
+            let stride = cols + 3;
+            let mut fast = vec![f32::NAN; ALPHA * stride];
+            let mut slow = fast.clone();
+            gather_tiles::<ALPHA>(&padded, &mut fast, stride, cols);
+            gather_tiles_scalar::<ALPHA>(&padded, &mut slow, stride, cols);
+            let (mut fast4, mut slow4) = (fast.clone(), fast.clone());
+            fast4.fill(f32::NAN);
+            slow4.fill(f32::NAN);
+            gather_tiles::<M>(&padded, &mut fast4, stride, cols);
+            gather_tiles_scalar::<M>(&padded, &mut slow4, stride, cols);
+            assert!(
+                fast4
+                    .iter()
+                    .zip(&slow4)
+                    .all(|(a, b)| a.to_bits() == b.to_bits())
+            );
+            for (i, (a, b)) in fast.iter().zip(&slow).enumerate() {
+                assert!(
+                    a.to_bits() == b.to_bits(),
+                    "cols {cols}, at {i}: {a} vs {b}"
+                );
+            }
+        }
+    }
 
     /// The im2col kernels are checked against the definition of a convolution; these check
     /// that the Winograd forms compute the same three maps.

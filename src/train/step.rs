@@ -357,7 +357,10 @@ mod tests {
     }
 
     fn values(t: Tensor<4>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_into_vec::<f32>().expect("f32")
+        t.into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("f32")
     }
 
     /// Stacking is only an evaluation order: each output equals the network's output on that
