@@ -34,6 +34,26 @@ pub struct ConvGeom {
 }
 
 impl ConvGeom {
+    /// The geometry of this stride-1 convolution's input gradient as a forward convolution:
+    /// from the output gradient (padded by k − 1 − p) back to the input's shape, channel axes
+    /// swapped. The caller checks the padding is below the kernel size.
+    pub(super) fn transposed(&self) -> Self {
+        debug_assert!(self.stride == [1, 1] && self.pad[0] < self.k_h && self.pad[1] < self.k_w);
+        Self {
+            batch: self.batch,
+            c_in: self.c_out,
+            in_h: self.out_h,
+            in_w: self.out_w,
+            c_out: self.c_in,
+            k_h: self.k_h,
+            k_w: self.k_w,
+            stride: [1, 1],
+            pad: [self.k_h - 1 - self.pad[0], self.k_w - 1 - self.pad[1]],
+            out_h: self.in_h,
+            out_w: self.in_w,
+        }
+    }
+
     /// The geometry of a convolution of `x` by `w`, or `None` when the kernel does not fit the
     /// padded input.
     pub fn new(x: [usize; 4], w: [usize; 4], stride: [usize; 2], pad: [usize; 2]) -> Option<Self> {
@@ -465,19 +485,7 @@ pub fn backward_data_turned(dy: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
             .zip(kernel.iter().rev())
             .for_each(|(d, s)| *d = *s);
     }
-    let gt = ConvGeom {
-        batch: g.batch,
-        c_in: g.c_out,
-        in_h: g.out_h,
-        in_w: g.out_w,
-        c_out: g.c_in,
-        k_h: g.k_h,
-        k_w: g.k_w,
-        stride: [1, 1],
-        pad: [g.k_h - 1 - g.pad[0], g.k_w - 1 - g.pad[1]],
-        out_h: g.in_h,
-        out_w: g.in_w,
-    };
+    let gt = g.transposed();
     forward(dy, &turned, None, &gt)
 }
 

@@ -15,7 +15,7 @@ pub mod pad;
 mod scratch;
 mod simd;
 #[cfg(test)]
-mod test_util;
+pub(crate) mod test_util;
 pub mod winograd;
 
 use burn::tensor::Tensor;

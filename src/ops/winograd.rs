@@ -635,20 +635,7 @@ fn backward_data_in_chunks(dy: &[f32], w: &[f32], g: &ConvGeom, cap: usize) -> V
     // The transposed convolution: from c_out channels to c_in, kernels turned 180° (which
     // G_TURNED does).
     let u = transform_weights(g.c_in, g.c_out, &G_TURNED, w, [9, 9 * ins]);
-    let pad = 2 - g.pad[0];
-    let gt = ConvGeom {
-        batch: g.batch,
-        c_in: g.c_out,
-        in_h: g.out_h,
-        in_w: g.out_w,
-        c_out: g.c_in,
-        k_h: 3,
-        k_w: 3,
-        stride: [1, 1],
-        pad: [pad, pad],
-        out_h: g.in_h,
-        out_w: g.in_w,
-    };
+    let gt = g.transposed();
     convolve(dy, &u, None, &gt, cap, false).0
 }
 

@@ -348,6 +348,7 @@ fn step(net: &mut impl Params, name: &str, grads: &Gradients, adam: &mut Adam, l
 mod tests {
     use super::*;
     use crate::model::{DiscriminatorConfig, GeneratorConfig, NormKind, ResnetGeneratorConfig};
+    use crate::ops::test_util::max_diff;
     use burn::tensor::{Device, Distribution};
 
     fn images(n: usize, side: usize, device: &Device) -> Vec<Tensor<4>> {
@@ -376,22 +377,12 @@ mod tests {
         assert_eq!(stacked.len(), 3);
         for (x, y) in xs.iter().zip(stacked) {
             assert_eq!(y.dims(), [1, 3, 32, 32]);
-            let alone = values(g.forward(x.clone(), Mode::Train));
-            let diff = values(y)
-                .iter()
-                .zip(&alone)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
+            let diff = max_diff(&values(y), &values(g.forward(x.clone(), Mode::Train)));
             assert!(diff < 1e-5, "generator output differs by {diff}");
         }
         let stacked = forward_stacked(|x| d.forward(x, Mode::Train), true, xs[..2].to_vec());
         for (x, y) in xs.iter().zip(stacked) {
-            let alone = values(d.forward(x.clone(), Mode::Train));
-            let diff = values(y)
-                .iter()
-                .zip(&alone)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
+            let diff = max_diff(&values(y), &values(d.forward(x.clone(), Mode::Train)));
             assert!(diff < 1e-5, "discriminator output differs by {diff}");
         }
     }
