@@ -102,11 +102,107 @@ mod blocked {
         0
     }
 
+    /// Kernel width of [`weight_taps`]'s register blocks: the generator's 7×7 head.
+    const WEIGHT_KW: usize = 7;
+
+    /// Whether [`weight_taps`] handles this geometry's weight gradient: no padding, the
+    /// kernel width [`WEIGHT_KW`], at most 3 output channels (3 × 7 accumulators and their
+    /// operands fit the 32 registers), on CPUs with AVX-512.
+    pub fn weight_applies(g: &ConvGeom) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if g.pad == [0, 0] && g.k_w == WEIGHT_KW && g.c_out <= 3 && super::simd::has_avx512() {
+            return true;
+        }
+        let _ = g;
+        false
+    }
+
+    /// The weight gradient's taps `[o][kj]` of input channel `ci`, kernel row `ki`, for a
+    /// geometry [`weight_applies`] accepts: each sum in the order of
+    /// [`super::backward_weight`]'s loops (16 lanes over images, rows and columns; the tail
+    /// columns' row sums added apart), so with the same values.
+    pub fn weight_taps(x: &[f32], dy: &[f32], g: &ConvGeom, ci: usize, ki: usize) -> Vec<f32> {
+        assert!(weight_applies(g));
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: AVX-512 is present (weight_applies); shapes are checked inside.
+        unsafe {
+            match g.c_out {
+                1 => return avx512::weight_taps::<1>(x, dy, g, ci, ki),
+                2 => return avx512::weight_taps::<2>(x, dy, g, ci, ki),
+                3 => return avx512::weight_taps::<3>(x, dy, g, ci, ki),
+                _ => {}
+            }
+        }
+        let _ = (x, dy, ci, ki);
+        unreachable!("weight_applies admits 1 to 3 output channels on x86-64 only")
+    }
+
     #[cfg(target_arch = "x86_64")]
     mod avx512 {
         use std::arch::x86_64::*;
 
-        use super::{BLOCK, ConvGeom};
+        use super::{BLOCK, ConvGeom, WEIGHT_KW};
+
+        /// # Safety
+        /// The CPU must have AVX-512F; `g` stride 1 without padding, `k_w == WEIGHT_KW`,
+        /// `CO == g.c_out`.
+        #[target_feature(enable = "avx512f")]
+        pub unsafe fn weight_taps<const CO: usize>(
+            x: &[f32],
+            dy: &[f32],
+            g: &ConvGeom,
+            ci: usize,
+            ki: usize,
+        ) -> Vec<f32> {
+            const KW: usize = WEIGHT_KW;
+            assert!(g.pad == [0, 0] && g.stride == [1, 1] && g.k_w == KW && g.c_out == CO);
+            assert!(x.len() == g.batch * g.c_in * g.in_plane() && ci < g.c_in && ki < g.k_h);
+            assert!(dy.len() == g.batch * CO * g.out_plane() && g.out_w + KW - 1 == g.in_w);
+            let (ow, whole) = (g.out_w, g.out_w / 16 * 16);
+            let mut lanes = [[_mm512_setzero_ps(); KW]; CO];
+            let mut tail = [[0.0f32; KW]; CO];
+            for b in 0..g.batch {
+                let x_plane = &x[(b * g.c_in + ci) * g.in_plane()..][..g.in_plane()];
+                for oy in 0..g.out_h {
+                    let xs = &x_plane[(oy + ki) * g.in_w..][..g.in_w];
+                    let ds: [&[f32]; CO] =
+                        std::array::from_fn(|o| &dy[((b * CO + o) * g.out_h + oy) * ow..][..ow]);
+                    for x0 in (0..whole).step_by(16) {
+                        // SAFETY: x0 + 16 ≤ whole ≤ ow, and x0 + kj + 16 ≤ ow + KW − 1 = in_w.
+                        unsafe {
+                            let d: [__m512; CO] =
+                                std::array::from_fn(|o| _mm512_loadu_ps(ds[o].as_ptr().add(x0)));
+                            for kj in 0..KW {
+                                let s = _mm512_loadu_ps(xs.as_ptr().add(x0 + kj));
+                                for (l_o, d_o) in lanes.iter_mut().zip(&d) {
+                                    l_o[kj] = _mm512_add_ps(l_o[kj], _mm512_mul_ps(s, *d_o));
+                                }
+                            }
+                        }
+                    }
+                    for (t_o, d_o) in tail.iter_mut().zip(&ds) {
+                        for (kj, t) in t_o.iter_mut().enumerate() {
+                            let row: f32 = xs[whole + kj..ow + kj]
+                                .iter()
+                                .zip(&d_o[whole..])
+                                .map(|(x, y)| x * y)
+                                .sum();
+                            *t += row;
+                        }
+                    }
+                }
+            }
+            let mut out = Vec::with_capacity(CO * KW);
+            for (l_o, t_o) in lanes.iter().zip(&tail) {
+                for (l, t) in l_o.iter().zip(t_o) {
+                    let mut v = [0.0f32; 16];
+                    // SAFETY: v holds 16 floats.
+                    unsafe { _mm512_storeu_ps(v.as_mut_ptr(), *l) };
+                    out.push(v.iter().sum::<f32>() + t);
+                }
+            }
+            out
+        }
 
         const VECS: usize = BLOCK / 16;
 
@@ -210,6 +306,28 @@ pub fn backward_data(dy: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
 /// the products of output gradient and shifted input summed in 16 lanes over the batch and
 /// the rows, the lanes added once at the end.
 pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
+    if blocked::weight_applies(g) {
+        let kk = g.k_h * g.k_w;
+        let mut dw = vec![0.0f32; g.c_out * g.c_in * kk];
+        // One task per (input channel, kernel row): every output channel and kernel column
+        // of it at once, so that each row of dy and x is read once instead of k_w·c_out times.
+        let parts: Vec<Vec<f32>> = (0..g.c_in * g.k_h)
+            .into_par_iter()
+            .map(|cr| blocked::weight_taps(x, dy, g, cr / g.k_h, cr % g.k_h))
+            .collect();
+        for (cr, part) in parts.iter().enumerate() {
+            let (ci, ki) = (cr / g.k_h, cr % g.k_h);
+            for (o, taps) in part.chunks_exact(g.k_w).enumerate() {
+                dw[(o * g.c_in + ci) * kk + ki * g.k_w..][..g.k_w].copy_from_slice(taps);
+            }
+        }
+        return dw;
+    }
+    backward_weight_rows(x, dy, g)
+}
+
+/// [`backward_weight`] one (output channel, input channel, tap) at a time.
+fn backward_weight_rows(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
     let kk = g.k_h * g.k_w;
     let mut dw = vec![0.0f32; g.c_out * g.c_in * kk];
     dw.par_chunks_mut(kk).enumerate().for_each(|(oc, dw_oc)| {
@@ -263,7 +381,7 @@ fn accumulate(lanes: &mut [f32; LANES], a: &[f32], b: &[f32]) -> f32 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{ConvMaps, assert_matches_im2col};
+    use super::super::test_util::{ConvMaps, assert_matches_im2col, pseudo_random};
     use super::*;
 
     /// The im2col kernels are checked against the definition of a convolution; the direct
@@ -290,6 +408,23 @@ mod tests {
                 backward_weight,
             };
             assert_matches_im2col(s, &g, 10 * s as u64, maps, [tol, tol]);
+        }
+    }
+
+    /// The register-blocked weight gradient sums in the row loops' order: the same floats.
+    #[test]
+    fn blocked_weight_gradient_equals_the_row_loops() {
+        for (xs, ws) in [([2, 3, 9, 75], [3, 3, 7, 7]), ([1, 2, 8, 26], [1, 2, 7, 7])] {
+            let g = ConvGeom::new(xs, ws, [1, 1], [0, 0]).unwrap();
+            if !blocked::weight_applies(&g) {
+                return; // no AVX-512 here: backward_weight is the row loops
+            }
+            let x = pseudo_random(g.batch * g.c_in * g.in_plane(), 3);
+            let dy = pseudo_random(g.batch * g.c_out * g.out_plane(), 4);
+            assert_eq!(
+                backward_weight(&x, &dy, &g),
+                backward_weight_rows(&x, &dy, &g)
+            );
         }
     }
 }

@@ -613,11 +613,31 @@ pub fn backward_bias(dy: &[f32], batch: usize, channels: usize) -> Vec<f32> {
     let plane = dy.len() / (batch * channels).max(1);
     let per_plane: Vec<f64> = dy
         .par_chunks(plane.max(1))
-        .map(|c| c.iter().map(|&v| v as f64).sum())
+        .map(|c| {
+            simd::dispatch(
+                #[inline(always)]
+                || sum_f64(c),
+            )
+        })
         .collect();
     (0..channels)
         .map(|c| (0..batch).map(|b| per_plane[b * channels + c]).sum::<f64>() as f32)
         .collect()
+}
+
+/// `Σ c` in f64, in 16 lanes so that it vectorises (a single running sum waits on each add).
+#[inline(always)]
+fn sum_f64(c: &[f32]) -> f64 {
+    let chunks = c.chunks_exact(16);
+    let tail: f64 = chunks.remainder().iter().map(|&v| v as f64).sum();
+    let mut lanes = [0.0f64; 16];
+    for chunk in chunks {
+        lanes
+            .iter_mut()
+            .zip(chunk)
+            .for_each(|(l, &v)| *l += v as f64);
+    }
+    lanes.iter().sum::<f64>() + tail
 }
 
 #[cfg(test)]
@@ -756,6 +776,10 @@ mod tests {
             })
             .collect();
         assert_eq!(backward_bias(&dy, 2, 3), want);
+        // Planes of 37: two whole groups of 16 lanes and a tail; integers sum exactly.
+        let dy: Vec<f32> = (0..2 * 37).map(|v| (v % 11) as f32 - 5.0).collect();
+        let want = [dy.iter().map(|&v| v as f64).sum::<f64>() as f32];
+        assert_eq!(backward_bias(&dy, 2, 1), want);
     }
 
     #[test]
