@@ -141,6 +141,7 @@ mod blocked {
     mod avx512 {
         use std::arch::x86_64::*;
 
+        use super::super::LANES;
         use super::{BLOCK, ConvGeom, WEIGHT_KW};
 
         /// # Safety
@@ -155,10 +156,12 @@ mod blocked {
             ki: usize,
         ) -> Vec<f32> {
             const KW: usize = WEIGHT_KW;
+            // The row loops' lanes, one register: the same sums only with the same width.
+            const { assert!(LANES == 16) };
             assert!(g.pad == [0, 0] && g.stride == [1, 1] && g.k_w == KW && g.c_out == CO);
             assert!(x.len() == g.batch * g.c_in * g.in_plane() && ci < g.c_in && ki < g.k_h);
             assert!(dy.len() == g.batch * CO * g.out_plane() && g.out_w + KW - 1 == g.in_w);
-            let (ow, whole) = (g.out_w, g.out_w / 16 * 16);
+            let (ow, whole) = (g.out_w, g.out_w / LANES * LANES);
             let mut lanes = [[_mm512_setzero_ps(); KW]; CO];
             let mut tail = [[0.0f32; KW]; CO];
             for b in 0..g.batch {
@@ -167,7 +170,7 @@ mod blocked {
                     let xs = &x_plane[(oy + ki) * g.in_w..][..g.in_w];
                     let ds: [&[f32]; CO] =
                         std::array::from_fn(|o| &dy[((b * CO + o) * g.out_h + oy) * ow..][..ow]);
-                    for x0 in (0..whole).step_by(16) {
+                    for x0 in (0..whole).step_by(LANES) {
                         // SAFETY: x0 + 16 ≤ whole ≤ ow, and x0 + kj + 16 ≤ ow + KW − 1 = in_w.
                         unsafe {
                             let d: [__m512; CO] =
@@ -195,7 +198,7 @@ mod blocked {
             let mut out = Vec::with_capacity(CO * KW);
             for (l_o, t_o) in lanes.iter().zip(&tail) {
                 for (l, t) in l_o.iter().zip(t_o) {
-                    let mut v = [0.0f32; 16];
+                    let mut v = [0.0f32; LANES];
                     // SAFETY: v holds 16 floats.
                     unsafe { _mm512_storeu_ps(v.as_mut_ptr(), *l) };
                     out.push(v.iter().sum::<f32>() + t);
