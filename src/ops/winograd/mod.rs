@@ -179,6 +179,16 @@ fn combine<const P: usize, const Q: usize>(
 /// `V[c][ξ][t - t0] = (Bᵀ d B)_ξ` for the input tiles `t0..t1` (whole tile rows) of `x`
 /// (`[batch, c, h, w]`), every step running along all of an image's tiles at once.
 fn transform_input(x: &[f32], g: &ConvGeom, tiles: &Tiles, chunk: (usize, usize)) -> Scratch {
+    transform_input_on(Path::best(), x, g, tiles, chunk)
+}
+
+fn transform_input_on(
+    path: Path,
+    x: &[f32],
+    g: &ConvGeom,
+    tiles: &Tiles,
+    chunk: (usize, usize),
+) -> Scratch {
     let n_chunk = chunk.1 - chunk.0;
     let cols = tiles.cols;
     let mut v = scratch::take(g.c_in * FREQS * n_chunk);
@@ -186,6 +196,35 @@ fn transform_input(x: &[f32], g: &ConvGeom, tiles: &Tiles, chunk: (usize, usize)
     v.par_chunks_mut(FREQS * n_chunk)
         .enumerate()
         .for_each(|(c, v_c)| {
+            #[cfg(target_arch = "x86_64")]
+            if path == Path::Avx512 {
+                for (b, r0, r1, local) in tiles.segments(chunk) {
+                    let plane = &x[(b * g.c_in + c) * g.in_plane()..][..g.in_plane()];
+                    let left = g.pad[1];
+                    let inside = g.in_w.min(cols * M + 2 - left);
+                    for (ty, part) in (r0..r1).zip(0..) {
+                        // Rows above and below the image are empty: all padding.
+                        let rows: [avx512::PaddedRow; ALPHA] = std::array::from_fn(|i| {
+                            let iy = (ty * M + i) as isize - pad;
+                            let row = if (0..g.in_h as isize).contains(&iy) {
+                                &plane[iy as usize * g.in_w..][..g.in_w]
+                            } else {
+                                &[]
+                            };
+                            avx512::PaddedRow {
+                                row,
+                                left,
+                                inside: inside.min(row.len()),
+                            }
+                        });
+                        let dst = &mut v_c[local + part * cols..];
+                        // SAFETY: AVX-512 is present (Path::best); the lengths are checked
+                        // inside.
+                        unsafe { avx512::input_tiles(rows, dst, n_chunk, cols) };
+                    }
+                }
+                return;
+            }
             simd::dispatch(
                 #[inline(always)]
                 || {
@@ -239,6 +278,26 @@ fn transform_input(x: &[f32], g: &ConvGeom, tiles: &Tiles, chunk: (usize, usize)
     v
 }
 
+/// Which code runs the tile transforms: the AVX-512 kernels, which keep each group of tiles
+/// in registers from gather to store, where the CPU has them; elsewhere (and in tests, to
+/// compare) the portable gather, `combine` passes and scatter, which give the same floats.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Path {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
+impl Path {
+    fn best() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if simd::has_avx512() {
+            return Path::Avx512;
+        }
+        Path::Portable
+    }
+}
+
 /// Tiles per group of [`gather_tiles`]: 8 tiles span 32 floats, two AVX-512 registers.
 const GROUP: usize = 8;
 
@@ -258,7 +317,7 @@ fn gather_tiles<const K: usize>(padded: &[f32], dst: &mut [f32], stride: usize, 
     #[cfg(target_arch = "x86_64")]
     if simd::has_avx512() {
         // SAFETY: AVX-512 is present; the lengths were checked above.
-        unsafe { gather_avx512::tiles::<K>(padded, dst, stride, cols) };
+        unsafe { avx512::tiles::<K>(padded, dst, stride, cols) };
         return;
     }
     gather_tiles_scalar::<K>(padded, dst, stride, cols);
@@ -279,145 +338,7 @@ fn gather_tiles_scalar<const K: usize>(
 }
 
 #[cfg(target_arch = "x86_64")]
-mod gather_avx512 {
-    use std::arch::x86_64::*;
-
-    use super::{GROUP, M};
-
-    /// [`super::gather_tiles`] for 8 tiles at a time: the stride-M phases of 32 floats picked
-    /// out of two registers by one permute each.
-    ///
-    /// # Safety
-    /// The CPU must have AVX-512F and VL; `K ≤ α`, `padded.len() ≥ padded_len(cols)`,
-    /// `dst.len() ≥ (K − 1)·stride + cols`.
-    #[target_feature(enable = "avx512f,avx512vl")]
-    pub unsafe fn tiles<const K: usize>(
-        padded: &[f32],
-        dst: &mut [f32],
-        stride: usize,
-        cols: usize,
-    ) {
-        // Phase k < M: lanes j < 8 take float M·j + k of the pair of registers.
-        let phase = |k: i32| {
-            _mm512_setr_epi32(
-                k,
-                k + 4,
-                k + 8,
-                k + 12,
-                k + 16,
-                k + 20,
-                k + 24,
-                k + 28,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-            )
-        };
-        let idx = [phase(0), phase(1), phase(2), phase(3)];
-        for t0 in (0..cols).step_by(GROUP) {
-            let mask: __mmask8 = (((1u32 << (cols - t0).min(GROUP)) - 1) & 0xff) as u8;
-            // SAFETY: group t0 reads padded[t0·M .. t0·M + 36) < padded_len(cols) and writes
-            // dst[k·stride + t0 ..][..min(8, cols − t0)] for k < K.
-            unsafe {
-                let src = padded.as_ptr().wrapping_add(t0 * M);
-                let (a, b) = (_mm512_loadu_ps(src), _mm512_loadu_ps(src.wrapping_add(16)));
-                // Inputs k = M, M + 1 are phases 0, 1 of the floats M further on.
-                let src4 = src.wrapping_add(M);
-                let (a4, b4) = (
-                    _mm512_loadu_ps(src4),
-                    _mm512_loadu_ps(src4.wrapping_add(16)),
-                );
-                for k in 0..K {
-                    let v = if k < M {
-                        _mm512_permutex2var_ps(a, idx[k], b)
-                    } else {
-                        _mm512_permutex2var_ps(a4, idx[k - M], b4)
-                    };
-                    let out = dst.as_mut_ptr().wrapping_add(k * stride + t0);
-                    _mm256_mask_storeu_ps(out, mask, _mm512_castps512_ps256(v));
-                }
-            }
-        }
-    }
-
-    /// [`super::scatter_tiles`] for 8 tiles (32 outputs) at a time: the M rows of 8 paired
-    /// into two registers, then interleaved by two permutes.
-    ///
-    /// # Safety
-    /// The CPU must have AVX-512F and VL; `src.len() ≥ (M − 1)·stride + cols`, `dst.len() ≤
-    /// cols·M`.
-    #[target_feature(enable = "avx512f,avx512vl")]
-    pub unsafe fn scatter(src: &[f32], stride: usize, cols: usize, dst: &mut [f32], bias: f32) {
-        // Output lane l of a half holds tile j = l / M (+ 4 in the second half), row q = l % M:
-        // rows 0, 1 sit in the first register (lanes 8q + j), rows 2, 3 in the second
-        // (lanes 16 + 8(q − 2) + j).
-        let interleave = |half: i32| {
-            let lane = |l: i32| {
-                let (j, q) = (l / 4 + 4 * half, l % 4);
-                if q < 2 {
-                    8 * q + j
-                } else {
-                    16 + 8 * (q - 2) + j
-                }
-            };
-            _mm512_setr_epi32(
-                lane(0),
-                lane(1),
-                lane(2),
-                lane(3),
-                lane(4),
-                lane(5),
-                lane(6),
-                lane(7),
-                lane(8),
-                lane(9),
-                lane(10),
-                lane(11),
-                lane(12),
-                lane(13),
-                lane(14),
-                lane(15),
-            )
-        };
-        let idx = [interleave(0), interleave(1)];
-        let bias = _mm512_set1_ps(bias);
-        let pair = |lo: __m256, hi: __m256| {
-            _mm512_castpd_ps(_mm512_insertf64x4(
-                _mm512_castps_pd(_mm512_castps256_ps512(lo)),
-                _mm256_castps_pd(hi),
-                1,
-            ))
-        };
-        for t0 in (0..cols).step_by(GROUP) {
-            let load_mask: __mmask8 = (((1u32 << (cols - t0).min(GROUP)) - 1) & 0xff) as u8;
-            let valid = dst.len().saturating_sub(t0 * M).min(GROUP * M);
-            // SAFETY: the loads read src[q·stride + t0 ..][..min(8, cols − t0)], the stores
-            // write dst[t0·M ..][..valid].
-            unsafe {
-                let row = |q: usize| {
-                    _mm256_maskz_loadu_ps(load_mask, src.as_ptr().wrapping_add(q * stride + t0))
-                };
-                let a = pair(row(0), row(1));
-                let b = pair(row(2), row(3));
-                for (h, idx) in idx.iter().enumerate() {
-                    let n = valid.saturating_sub(16 * h).min(16);
-                    if n == 0 {
-                        break;
-                    }
-                    let v = _mm512_add_ps(_mm512_permutex2var_ps(a, *idx, b), bias);
-                    let mask: __mmask16 = (((1u32 << n) - 1) & 0xffff) as u16;
-                    let out = dst.as_mut_ptr().wrapping_add(t0 * M + 16 * h);
-                    _mm512_mask_storeu_ps(out, mask, v);
-                }
-            }
-        }
-    }
-}
+mod avx512;
 
 /// `dst[tx·M + q] = src[q·stride + tx] + bias` for q < M, tx < cols, within `dst` (an output
 /// row, whose last tile may be cut): the adjoint layout of [`gather_tiles`].
@@ -427,7 +348,7 @@ fn scatter_tiles(src: &[f32], stride: usize, cols: usize, dst: &mut [f32], bias:
     #[cfg(target_arch = "x86_64")]
     if simd::has_avx512() {
         // SAFETY: AVX-512 is present; the lengths were checked above.
-        unsafe { gather_avx512::scatter(src, stride, cols, dst, bias) };
+        unsafe { avx512::scatter(src, stride, cols, dst, bias) };
         return;
     }
     scatter_tiles_scalar(src, stride, cols, dst, bias);
@@ -444,15 +365,27 @@ fn scatter_tiles_scalar(src: &[f32], stride: usize, cols: usize, dst: &mut [f32]
 
 /// `U[o][ξ][i] = (L g Lᵀ)_ξ` for the 3×3 kernels `g[o][i]`, the nine taps (`k = 3·row +
 /// col`) of kernel (o, i) starting at `w[o·strides[0] + i·strides[1]]`; `L` is `G` or, for
-/// kernels turned 180°, `G` with its columns reversed. Vectorised along `i`, as the tile
-/// transforms are along tiles.
+/// kernels turned 180° (`turned`), `G` with its columns reversed. Vectorised along `i`, as
+/// the tile transforms are along tiles.
 fn transform_weights(
     outs: usize,
     ins: usize,
-    l: &[[f32; 3]; ALPHA],
+    turned: bool,
     w: &[f32],
     strides: [usize; 2],
 ) -> Scratch {
+    transform_weights_on(Path::best(), outs, ins, turned, w, strides)
+}
+
+fn transform_weights_on(
+    path: Path,
+    outs: usize,
+    ins: usize,
+    turned: bool,
+    w: &[f32],
+    strides: [usize; 2],
+) -> Scratch {
+    let l = if turned { &G_TURNED } else { &G };
     let mut u = scratch::take(outs * FREQS * ins);
     u.par_chunks_mut(FREQS * ins)
         .enumerate()
@@ -468,6 +401,19 @@ fn transform_weights(
                         for (t, s) in taps_k.iter_mut().zip(first.iter().step_by(strides[1])) {
                             *t = *s;
                         }
+                    }
+                    #[cfg(target_arch = "x86_64")]
+                    if path == Path::Avx512 {
+                        // SAFETY: AVX-512 is present (Path::best); the lengths are checked
+                        // inside.
+                        unsafe {
+                            if turned {
+                                avx512::weight_kernels::<true>(&taps, ins, u_o);
+                            } else {
+                                avx512::weight_kernels::<false>(&taps, ins, u_o);
+                            }
+                        }
+                        return;
                     }
                     // h[a][col][i] = Σ_row L[a][row] · g[row][col][i]
                     let mut h = scratch::take(ALPHA * 3 * ins);
@@ -534,6 +480,18 @@ fn transform_output(
     bias: Option<&[f32]>,
     y: &mut [f32],
 ) {
+    transform_output_on(Path::best(), m, g, tiles, chunk, bias, y);
+}
+
+fn transform_output_on(
+    path: Path,
+    m: &[f32],
+    g: &ConvGeom,
+    tiles: &Tiles,
+    chunk: (usize, usize),
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+) {
     let n_chunk = chunk.1 - chunk.0;
     let cols = tiles.cols;
     let plane = g.out_plane();
@@ -541,6 +499,29 @@ fn transform_output(
     y.par_chunks_mut(plane)
         .enumerate()
         .for_each(|(bc, y_plane)| {
+            #[cfg(target_arch = "x86_64")]
+            if path == Path::Avx512 {
+                let (b, o) = (bc / g.c_out, bc % g.c_out);
+                let Some(&(_, r0, r1, local)) = segments.iter().find(|s| s.0 == b) else {
+                    return;
+                };
+                let bias = bias.map_or(0.0, |bias| bias[o]);
+                let m_o = &m[o * FREQS * n_chunk..][..FREQS * n_chunk];
+                for (ty, part) in (r0..r1).zip(0..) {
+                    let band = &mut y_plane[ty * M * g.out_w..];
+                    let band_len = band.len().min(M * g.out_w);
+                    let mut band_rows = band[..band_len].chunks_mut(g.out_w);
+                    // The last tile row may have fewer than M output rows: empty rows are
+                    // skipped.
+                    let mut rows: [&mut [f32]; M] =
+                        std::array::from_fn(|_| band_rows.next().unwrap_or_default());
+                    let m_t = &m_o[local + part * cols..];
+                    // SAFETY: AVX-512 is present (Path::best); the lengths are checked
+                    // inside.
+                    unsafe { avx512::output_tiles(m_t, n_chunk, cols, &mut rows, bias) };
+                }
+                return;
+            }
             simd::dispatch(
                 #[inline(always)]
                 || {
@@ -620,7 +601,7 @@ pub fn forward_keeping_input(
 ) -> (Vec<f32>, Option<Vec<f32>>) {
     debug_assert!(applies(g));
     let ins = g.c_in;
-    let u = transform_weights(g.c_out, g.c_in, &G, w, [9 * ins, 9]);
+    let u = transform_weights(g.c_out, g.c_in, false, w, [9 * ins, 9]);
     convolve(x, &u, bias, g, V_CAP, keep)
 }
 
@@ -634,7 +615,7 @@ fn backward_data_in_chunks(dy: &[f32], w: &[f32], g: &ConvGeom, cap: usize) -> V
     let ins = g.c_in;
     // The transposed convolution: from c_out channels to c_in, kernels turned 180° (which
     // G_TURNED does).
-    let u = transform_weights(g.c_in, g.c_out, &G_TURNED, w, [9, 9 * ins]);
+    let u = transform_weights(g.c_in, g.c_out, true, w, [9, 9 * ins]);
     let gt = g.transposed();
     convolve(dy, &u, None, &gt, cap, false).0
 }
@@ -647,12 +628,49 @@ fn transform_output_grad(
     tiles: &Tiles,
     chunk: (usize, usize),
 ) -> Scratch {
+    transform_output_grad_on(Path::best(), dy, g, tiles, chunk)
+}
+
+fn transform_output_grad_on(
+    path: Path,
+    dy: &[f32],
+    g: &ConvGeom,
+    tiles: &Tiles,
+    chunk: (usize, usize),
+) -> Scratch {
     let n_chunk = chunk.1 - chunk.0;
     let cols = tiles.cols;
     let mut dm = scratch::take(g.c_out * FREQS * n_chunk);
     dm.par_chunks_mut(FREQS * n_chunk)
         .enumerate()
         .for_each(|(o, dm_o)| {
+            #[cfg(target_arch = "x86_64")]
+            if path == Path::Avx512 {
+                for (b, r0, r1, local) in tiles.segments(chunk) {
+                    let plane = &dy[(b * g.c_out + o) * g.out_plane()..][..g.out_plane()];
+                    for (ty, part) in (r0..r1).zip(0..) {
+                        // Rows below the output are empty: zero.
+                        let rows: [avx512::PaddedRow; M] = std::array::from_fn(|p| {
+                            let oy = ty * M + p;
+                            let row = if oy < g.out_h {
+                                &plane[oy * g.out_w..][..g.out_w]
+                            } else {
+                                &[]
+                            };
+                            avx512::PaddedRow {
+                                row,
+                                left: 0,
+                                inside: row.len(),
+                            }
+                        });
+                        let dst = &mut dm_o[local + part * cols..];
+                        // SAFETY: AVX-512 is present (Path::best); the lengths are checked
+                        // inside.
+                        unsafe { avx512::output_grad_tiles(rows, dst, n_chunk, cols) };
+                    }
+                }
+                return;
+            }
             simd::dispatch(
                 #[inline(always)]
                 || {
@@ -753,11 +771,22 @@ fn backward_weight_in_chunks(x: Input, dy: &[f32], g: &ConvGeom, cap: usize) -> 
             }
         });
     }
-    // dg = Gᵀ dU G, vectorised along i, then laid out as [o][i][3][3].
+    weight_grad_from_transformed(Path::best(), &du, outs, ins)
+}
+
+/// `dg = Gᵀ dU G` for every kernel, from `dU[o][ξ][i]`, vectorised along i, laid out as
+/// `[o][i][3][3]`.
+fn weight_grad_from_transformed(path: Path, du: &[f32], outs: usize, ins: usize) -> Vec<f32> {
     let mut dw = vec![0.0f32; outs * ins * 9];
     dw.par_chunks_mut(ins * 9)
         .zip(du.par_chunks(FREQS * ins))
         .for_each(|(dw_o, du_o)| {
+            #[cfg(target_arch = "x86_64")]
+            if path == Path::Avx512 {
+                // SAFETY: AVX-512 is present (Path::best); the lengths are checked inside.
+                unsafe { avx512::weight_grad_kernels(du_o, ins, dw_o) };
+                return;
+            }
             simd::dispatch(
                 #[inline(always)]
                 || {
@@ -860,6 +889,83 @@ mod tests {
         }
     }
 
+    /// The AVX-512 tile transforms (where the CPU has them) give the portable passes' floats
+    /// bit for bit: every tile-group tail (widths 1 to 19 tiles), cut last tile rows and
+    /// columns, every padding, several images in one chunk and a chunk starting mid-batch.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx512_transforms_equal_the_portable_passes() {
+        if Path::best() != Path::Avx512 {
+            return;
+        }
+        let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
+        for (case, (batch, h, w, pad)) in
+            [(2, 7, 5, 1), (1, 13, 30, 0), (3, 9, 76, 2), (2, 4, 64, 1)]
+                .into_iter()
+                .enumerate()
+        {
+            let g = ConvGeom::new([batch, 3, h, w], [2, 3, 3, 3], [1, 1], [pad, pad]).unwrap();
+            let tiles = Tiles::of(&g);
+            let x = pseudo_random(batch * 3 * h * w, case as u64);
+            let dy = pseudo_random(batch * 2 * g.out_plane(), 50 + case as u64);
+            // Whole, and from the second tile row on (one image's part, then whole images).
+            for chunk in [(0, tiles.total), (tiles.cols, tiles.total)] {
+                let n = chunk.1 - chunk.0;
+                let v = transform_input_on(Path::Avx512, &x, &g, &tiles, chunk);
+                let v_ref = transform_input_on(Path::Portable, &x, &g, &tiles, chunk);
+                assert!(same(&v, &v_ref), "input, case {case}, chunk {chunk:?}");
+                let dm = transform_output_grad_on(Path::Avx512, &dy, &g, &tiles, chunk);
+                let dm_ref = transform_output_grad_on(Path::Portable, &dy, &g, &tiles, chunk);
+                assert!(
+                    same(&dm, &dm_ref),
+                    "output grad, case {case}, chunk {chunk:?}"
+                );
+                let m = pseudo_random(2 * FREQS * n, 90 + case as u64);
+                let bias = [0.5, -0.25];
+                let mut y = vec![f32::NAN; batch * 2 * g.out_plane()];
+                let mut y_ref = y.clone();
+                transform_output_on(Path::Avx512, &m, &g, &tiles, chunk, Some(&bias), &mut y);
+                transform_output_on(
+                    Path::Portable,
+                    &m,
+                    &g,
+                    &tiles,
+                    chunk,
+                    Some(&bias),
+                    &mut y_ref,
+                );
+                assert!(same(&y, &y_ref), "output, case {case}, chunk {chunk:?}");
+            }
+        }
+    }
+
+    /// The AVX-512 weight transform and weight-gradient inverse (where the CPU has them) give
+    /// the portable passes' floats bit for bit, for whole groups of 16 kernels and tails, and
+    /// for kernels read turned.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx512_weight_transforms_equal_the_portable_passes() {
+        if Path::best() != Path::Avx512 {
+            return;
+        }
+        let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
+        for ins in [1, 3, 16, 21, 40] {
+            let outs = 3;
+            let w = pseudo_random(outs * ins * 9, ins as u64);
+            for (turned, strides) in [(false, [9 * ins, 9]), (true, [9, 9 * ins])] {
+                // Turned: U's rows are the convolution's inputs, read across its outputs.
+                let (o, i) = if turned { (ins, outs) } else { (outs, ins) };
+                let u = transform_weights_on(Path::Avx512, o, i, turned, &w, strides);
+                let u_ref = transform_weights_on(Path::Portable, o, i, turned, &w, strides);
+                assert!(same(&u, &u_ref), "ins {ins}, turned {turned}");
+            }
+            let du = pseudo_random(outs * FREQS * ins, 7 + ins as u64);
+            let dw = weight_grad_from_transformed(Path::Avx512, &du, outs, ins);
+            let dw_ref = weight_grad_from_transformed(Path::Portable, &du, outs, ins);
+            assert!(same(&dw, &dw_ref), "weight gradient, ins {ins}");
+        }
+    }
+
     /// The im2col kernels are checked against the definition of a convolution; these check
     /// that the Winograd forms compute the same three maps.
     #[test]
@@ -896,7 +1002,7 @@ mod tests {
         let w = pseudo_random(4 * 3 * 9, 8);
         let dy = pseudo_random(2 * 4 * g.out_plane(), 9);
         let ins = g.c_in;
-        let u = transform_weights(g.c_out, g.c_in, &G, &w, [9 * ins, 9]);
+        let u = transform_weights(g.c_out, g.c_in, false, &w, [9 * ins, 9]);
         // Room for one tile row of 4 channels at a time.
         let cap = FREQS * 4 * g.out_w.div_ceil(M);
         assert!(Tiles::of(&g).chunks(4, cap).count() > 2);
