@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::layers::{Conv2d, Mode, Norm2d, NormKind, key, leaky_relu_02};
 use super::params::{Params, Visitor};
+use crate::ops::Activation;
 
 /// Which discriminator (upstream `--netD`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,11 +229,13 @@ impl Discriminator {
     /// `basic`)
     pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
         self.layers.iter().fold(x, |x, layer| {
-            let mut y = layer.conv.forward(x);
-            if let Some(norm) = &layer.norm {
-                y = norm.forward(y, mode);
+            let y = layer.conv.forward(x);
+            match (&layer.norm, layer.activate) {
+                (Some(norm), true) => norm.forward_activated(y, mode, Activation::LeakyRelu(0.2)),
+                (Some(norm), false) => norm.forward(y, mode),
+                (None, true) => leaky_relu_02(y),
+                (None, false) => y,
             }
-            if layer.activate { leaky_relu_02(y) } else { y }
         })
     }
 

@@ -13,7 +13,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::params::{ParamMut, ParamRole, Params, Visitor};
-use crate::ops::{conv_transpose2d, conv2d, instance_norm};
+use crate::ops::{Activation, conv_transpose2d, conv2d, instance_norm, instance_norm_activated};
 
 /// Whether a forward pass trains (dropout on, batch statistics) or evaluates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,6 +226,20 @@ impl Norm2d {
                 normed * weight.clone().reshape([1, c, 1, 1]) + bias.clone().reshape([1, c, 1, 1])
             }
             _ => normed,
+        }
+    }
+
+    /// [`Self::forward`] followed by `act` (`nn.ReLU` or `nn.LeakyReLU`), in the same passes
+    /// where the norm has no parameters.
+    pub fn forward_activated(&self, x: Tensor<4>, mode: Mode, act: Activation) -> Tensor<4> {
+        if self.kind == NormKind::Instance {
+            return instance_norm_activated(x, NORM_EPS, act);
+        }
+        let y = self.forward(x, mode);
+        match act {
+            Activation::Identity => y,
+            Activation::Relu => relu4(y),
+            Activation::LeakyRelu(slope) => leaky_relu(y, slope as f64),
         }
     }
 

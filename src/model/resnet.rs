@@ -13,9 +13,10 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::layers::{
-    Conv2d, ConvTranspose2d, Mode, Norm2d, NormKind, dropout, key, reflection_pad, relu4,
+    Conv2d, ConvTranspose2d, Mode, Norm2d, NormKind, dropout, key, reflection_pad,
 };
 use super::params::{Params, Visitor};
+use crate::ops::Activation;
 
 /// How the two ×2 up-samplings are made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,7 +223,7 @@ impl ResnetBlock {
 
     fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
         let y = self.conv1.forward(reflection_pad(x.clone(), 1));
-        let mut y = relu4(self.norm1.forward(y, mode));
+        let mut y = self.norm1.forward_activated(y, mode, Activation::Relu);
         if self.use_dropout {
             y = dropout(y, mode);
         }
@@ -252,9 +253,9 @@ impl ResnetGenerator {
     /// `x`: `[b, input_nc, h, w]` with h, w multiples of 4 → `[b, output_nc, h, w]` in (-1, 1)
     pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
         let x = self.stem.forward(reflection_pad(x, 3)); // [b, ngf, h, w]
-        let mut x = relu4(self.stem_norm.forward(x, mode));
+        let mut x = self.stem_norm.forward_activated(x, mode, Activation::Relu);
         for (conv, norm) in &self.down {
-            x = relu4(norm.forward(conv.forward(x), mode)); // [b, 2c, h/2, w/2]
+            x = norm.forward_activated(conv.forward(x), mode, Activation::Relu); // [b, 2c, h/2, w/2]
         }
         for block in &self.blocks {
             x = block.forward(x, mode); // [b, 4·ngf, h/4, w/4]
@@ -264,7 +265,7 @@ impl ResnetGenerator {
                 Up::Transpose(conv) => conv.forward(x),
                 Up::Resize(conv) => conv.forward(upsample_nearest2(x)),
             };
-            x = relu4(norm.forward(y, mode)); // [b, c/2, 2h, 2w]
+            x = norm.forward_activated(y, mode, Activation::Relu); // [b, c/2, 2h, 2w]
         }
         tanh(self.head.forward(reflection_pad(x, 3))) // [b, output_nc, h, w]
     }

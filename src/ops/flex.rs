@@ -24,6 +24,7 @@ use burn_flex::{Flex, FlexTensor};
 use super::Operands;
 use super::adam::{self, AdamScalars};
 use super::gemm_conv::ConvGeom;
+use super::norm::Activation;
 use super::{cpu, norm, pad, winograd};
 
 type AdTensor = FloatTensor<Autodiff<Flex>>;
@@ -314,26 +315,36 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward {
     }
 }
 
-/// Instance normalisation of a flex f32 tensor `[b, c, h, w]`, one graph node under autodiff;
-/// hands the tensor back untouched when it lives elsewhere.
+/// Instance normalisation of a flex f32 tensor `[b, c, h, w]` followed by `act`, one graph
+/// node under autodiff; hands the tensor back untouched when it lives elsewhere.
 #[allow(clippy::result_large_err)]
-pub fn instance_norm(x: Tensor<4>, eps: f64) -> Result<Tensor<4>, Tensor<4>> {
+pub fn instance_norm(x: Tensor<4>, eps: f64, act: Activation) -> Result<Tensor<4>, Tensor<4>> {
     let [_, _, h, w] = x.dims();
     let plane = h * w;
+    // The normalised values (kept for the backward pass), the output, and the planes' 1/std.
+    let run = |x: &FlexTensor| {
+        let shape = x.layout().shape().to_vec();
+        if act == Activation::Identity {
+            let (y, rstd) = norm::forward(x.storage(), plane, eps);
+            let y = flex_tensor(y, shape);
+            (y.clone(), y, rstd)
+        } else {
+            let (normed, y, rstd) = norm::forward_activated(x.storage(), plane, eps, act);
+            (
+                flex_tensor(normed, shape.clone()),
+                flex_tensor(y, shape),
+                rstd,
+            )
+        }
+    };
     match open(x.into_dispatch()) {
         Err(t) => Err(Tensor::from_dispatch(t)),
         Ok(Operand::Plain(f)) => {
-            let f = dense(&f);
-            let (y, _) = norm::forward(f.storage(), plane, eps);
-            let shape = f.layout().shape().to_vec();
-            Ok(Tensor::from_dispatch(close(Operand::Plain(flex_tensor(
-                y, shape,
-            )))))
+            let (_, y, _) = run(&dense(&f));
+            Ok(Tensor::from_dispatch(close(Operand::Plain(y))))
         }
         Ok(Operand::Tracked(a)) => {
-            let f = dense(a.primitive());
-            let (y, rstd) = norm::forward(f.storage(), plane, eps);
-            let y = flex_tensor(y, f.layout().shape().to_vec());
+            let (normed, y, rstd) = run(&dense(a.primitive()));
             let out = match NormBackward
                 .prepare::<NoCheckpointing>([a.node()])
                 .compute_bound()
@@ -341,9 +352,10 @@ pub fn instance_norm(x: Tensor<4>, eps: f64) -> Result<Tensor<4>, Tensor<4>> {
             {
                 OpsKind::Tracked(prep) => prep.finish(
                     NormState {
-                        y: y.clone(),
+                        normed,
                         rstd,
                         plane,
+                        act,
                     },
                     y,
                 ),
@@ -354,12 +366,14 @@ pub fn instance_norm(x: Tensor<4>, eps: f64) -> Result<Tensor<4>, Tensor<4>> {
     }
 }
 
-/// The normalised output (shared, not copied) and each plane's reciprocal deviation.
+/// The normalised values (shared with the output, not copied, when no activation follows),
+/// each plane's reciprocal deviation, and the activation.
 #[derive(Clone, Debug)]
 struct NormState {
-    y: FlexTensor,
+    normed: FlexTensor,
     rstd: Vec<f32>,
     plane: usize,
+    act: Activation,
 }
 
 #[derive(Debug)]
@@ -369,11 +383,16 @@ impl Backward<Flex, 1> for NormBackward {
     type State = NormState;
 
     fn backward(self, ops: Ops<NormState, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let NormState { y, rstd, plane } = ops.state;
+        let NormState {
+            normed,
+            rstd,
+            plane,
+            act,
+        } = ops.state;
         let grad = dense(&grads.consume::<Flex>(&ops.node));
         if let [Some(node)] = ops.parents {
-            let dx = norm::backward(y.storage(), &rstd, grad.storage(), plane);
-            grads.register::<Flex>(node.id, flex_tensor(dx, y.layout().shape().to_vec()));
+            let dx = norm::backward(normed.storage(), &rstd, grad.storage(), plane, act);
+            grads.register::<Flex>(node.id, flex_tensor(dx, normed.layout().shape().to_vec()));
         }
     }
 }

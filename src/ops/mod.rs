@@ -19,6 +19,7 @@ pub(crate) mod test_util;
 pub mod winograd;
 
 use burn::tensor::Tensor;
+use burn::tensor::activation::{leaky_relu, relu};
 use burn::tensor::module::{conv_transpose2d as burn_conv_transpose2d, conv2d as burn_conv2d};
 use burn::tensor::ops::PadMode;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
@@ -26,6 +27,7 @@ use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 pub use adam::AdamScalars;
 use flex::Direction;
 use gemm_conv::ConvGeom;
+pub use norm::Activation;
 
 /// The operands of a convolution: input, weight and optional bias.
 type Operands = (Tensor<4>, Tensor<4>, Option<Tensor<1>>);
@@ -61,13 +63,23 @@ pub fn conv2d(
 /// Instance normalisation without affine parameters (`InstanceNorm2d(affine=False)`): each
 /// `[h, w]` plane to zero mean and unit (biased) variance, `eps` inside the square root.
 pub fn instance_norm(x: Tensor<4>, eps: f64) -> Tensor<4> {
-    match flex::instance_norm(x, eps) {
+    instance_norm_activated(x, eps, Activation::Identity)
+}
+
+/// [`instance_norm`] followed by `act`, in the same passes on the CPU.
+pub fn instance_norm_activated(x: Tensor<4>, eps: f64, act: Activation) -> Tensor<4> {
+    match flex::instance_norm(x, eps, act) {
         Ok(y) => y,
         Err(x) => {
             let [b, c, h, w] = x.dims();
             let flat = x.reshape([b, c, h * w]);
             let (var, mean) = flat.clone().var_mean_bias(2);
-            ((flat - mean) / (var + eps).sqrt()).reshape([b, c, h, w])
+            let y = ((flat - mean) / (var + eps).sqrt()).reshape([b, c, h, w]);
+            match act {
+                Activation::Identity => y,
+                Activation::Relu => relu(y),
+                Activation::LeakyRelu(slope) => leaky_relu(y, slope as f64),
+            }
         }
     }
 }
