@@ -8,6 +8,7 @@
 
 use super::scratch;
 use super::simd;
+use super::sum::sum_f64;
 use rayon::prelude::*;
 
 /// Im2col buffers are capped at this many floats (32 MiB): large enough that the GEMM's N is a
@@ -616,28 +617,13 @@ pub fn backward_bias(dy: &[f32], batch: usize, channels: usize) -> Vec<f32> {
         .map(|c| {
             simd::dispatch(
                 #[inline(always)]
-                || sum_f64(c),
+                || sum_f64(c, |v| v as f64),
             )
         })
         .collect();
     (0..channels)
         .map(|c| (0..batch).map(|b| per_plane[b * channels + c]).sum::<f64>() as f32)
         .collect()
-}
-
-/// `Σ c` in f64, in 16 lanes so that it vectorises (a single running sum waits on each add).
-#[inline(always)]
-fn sum_f64(c: &[f32]) -> f64 {
-    let chunks = c.chunks_exact(16);
-    let tail: f64 = chunks.remainder().iter().map(|&v| v as f64).sum();
-    let mut lanes = [0.0f64; 16];
-    for chunk in chunks {
-        lanes
-            .iter_mut()
-            .zip(chunk)
-            .for_each(|(l, &v)| *l += v as f64);
-    }
-    lanes.iter().sum::<f64>() + tail
 }
 
 #[cfg(test)]

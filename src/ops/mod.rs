@@ -14,6 +14,7 @@ pub mod norm;
 pub mod pad;
 mod scratch;
 mod simd;
+mod sum;
 #[cfg(test)]
 pub(crate) mod test_util;
 pub mod winograd;

@@ -5,6 +5,7 @@
 //! followed by a ReLU that would be two more passes (and a mask) of its own.
 
 use super::simd;
+use super::sum::{sum_f64, sum_f64_zip};
 use rayon::prelude::*;
 
 /// What follows the normalisation in the same pass: nothing, `nn.ReLU`, or
@@ -97,8 +98,8 @@ fn normalise(
     let planes = normed.par_chunks_mut(plane).zip(x.par_chunks(plane));
     let stats = |x: &[f32]| {
         let n = x.len() as f64;
-        let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
-        let var = x.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+        let mean = sum_f64(x, |v| v as f64) / n;
+        let var = sum_f64(x, |v| (v as f64 - mean).powi(2)) / n;
         let rstd = 1.0 / (var + eps).sqrt();
         (mean as f32, rstd as f32)
     };
@@ -169,17 +170,12 @@ fn backward_through(
                 #[inline(always)]
                 || {
                     let n = y.len() as f64;
-                    let g = |(&y, &dy): (&f32, &f32)| act.back(y, dy);
-                    let mean_g = y.iter().zip(dy).map(|p| g(p) as f64).sum::<f64>() / n;
-                    let mean_g_y = y
-                        .iter()
-                        .zip(dy)
-                        .map(|p| g(p) as f64 * *p.0 as f64)
-                        .sum::<f64>()
-                        / n;
+                    let mean_g = sum_f64_zip(y, dy, |y, dy| act.back(y, dy) as f64) / n;
+                    let mean_g_y =
+                        sum_f64_zip(y, dy, |y, dy| act.back(y, dy) as f64 * y as f64) / n;
                     let (mean_g, mean_g_y) = (mean_g as f32, mean_g_y as f32);
-                    for (dx, p) in dx.iter_mut().zip(y.iter().zip(dy)) {
-                        *dx = rstd * (g(p) - mean_g - *p.0 * mean_g_y);
+                    for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
+                        *dx = rstd * (act.back(y, dy) - mean_g - y * mean_g_y);
                     }
                 },
             )
