@@ -737,8 +737,10 @@ fn backward_weight_in_chunks(x: Input, dy: &[f32], g: &ConvGeom, cap: usize) -> 
     debug_assert!(applies(g));
     let tiles = Tiles::of(g);
     let (outs, ins) = (g.c_out, g.c_in);
-    let mut du = vec![0.0f32; FREQS * outs * ins];
-    for chunk in tiles.chunks(ins.max(outs), cap) {
+    // Every frequency's GEMM writes all of its dU rows on the first chunk and adds to them on
+    // the others, so the buffer needs no zeros.
+    let mut du = scratch::take(FREQS * outs * ins);
+    for (c, chunk) in tiles.chunks(ins.max(outs), cap).enumerate() {
         let n = chunk.1 - chunk.0;
         let transformed;
         let v: &[f32] = match x {
@@ -762,7 +764,7 @@ fn backward_weight_in_chunks(x: Input, dy: &[f32], g: &ConvGeom, cap: usize) -> 
                     [outs, ins, n],
                     dst.get().add(xi * ins),
                     FREQS * ins,
-                    true,
+                    c > 0,
                     dm[xi * n..].as_ptr(),
                     [FREQS * n, 1],
                     v[xi * n..].as_ptr(),
