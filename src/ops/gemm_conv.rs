@@ -495,6 +495,9 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
     let (k, p) = (g.k(), g.out_plane());
     assert_eq!(x.len(), g.batch * g.c_in * g.in_plane(), "input size");
     assert_eq!(dy.len(), g.batch * g.c_out * p, "output gradient size");
+    if !g.is_pointwise() && g.c_out * k <= TASK_WEIGHTS {
+        return backward_weight_in_tasks(x, dy, g);
+    }
     let mut dw = vec![0.0f32; g.c_out * k];
     let mut col = Vec::new();
     for b in 0..g.batch {
@@ -523,6 +526,61 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
                 );
             }
         }
+    }
+    dw
+}
+
+/// The weight gradient of a layer with small weights as one task per thread over blocks of
+/// a few output rows: each block's im2col matrix is written and read in L2 (where the whole
+/// map's goes through memory), and its product added to the task's own gradient, which stays
+/// in L2 too. The tasks take fixed, contiguous runs of blocks and their sums are added in
+/// order, so the result does not depend on scheduling.
+fn backward_weight_in_tasks(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
+    let (k, p) = (g.k(), g.out_plane());
+    let rows = (TASK_COL / (k * g.out_w).max(1)).clamp(1, g.out_h.max(1));
+    let blocks: Vec<(usize, usize, usize)> = (0..g.batch)
+        .flat_map(|b| {
+            (0..g.out_h)
+                .step_by(rows)
+                .map(move |y0| (b, y0, (y0 + rows).min(g.out_h)))
+        })
+        .collect();
+    let parts = rayon::current_num_threads().clamp(1, blocks.len().max(1));
+    let per_part = blocks.len().div_ceil(parts).max(1);
+    let partials: Vec<Vec<f32>> = blocks
+        .par_chunks(per_part)
+        .map(|run| {
+            let mut dw = vec![0.0f32; g.c_out * k];
+            let mut col = scratch::take(k * rows * g.out_w);
+            for (i, &(b, y0, y1)) in run.iter().enumerate() {
+                let n = (y1 - y0) * g.out_w;
+                let x_b = &x[b * g.c_in * g.in_plane()..][..g.c_in * g.in_plane()];
+                let dy_b = &dy[b * g.c_out * p..][..g.c_out * p];
+                im2col_serial(x_b, g, (y0, y1), &mut col[..k * n]);
+                // dw (+)= dy · colᵀ for the block's n pixels.
+                // SAFETY: dw is [c_out, k] dense; dy_b's columns [y0·out_w, y1·out_w) form
+                // [c_out, n] with row stride p; col is [k, n], read transposed.
+                unsafe {
+                    gemm_on(
+                        gemm::Parallelism::None,
+                        [g.c_out, k, n],
+                        dw.as_mut_ptr(),
+                        k,
+                        i > 0,
+                        dy_b[y0 * g.out_w..].as_ptr(),
+                        [p, 1],
+                        col.as_ptr(),
+                        [1, n],
+                    );
+                }
+            }
+            dw
+        })
+        .collect();
+    let mut partials = partials.into_iter();
+    let mut dw = partials.next().unwrap_or_else(|| vec![0.0f32; g.c_out * k]);
+    for part in partials {
+        dw.iter_mut().zip(&part).for_each(|(d, p)| *d += p);
     }
     dw
 }
@@ -678,6 +736,9 @@ mod tests {
         // Over 1024 output pixels: the weight gradient splits its sum over threads.
         ([1, 2, 40, 40], [3, 2, 3, 3], [1, 1], [1, 1]),
         ([2, 2, 70, 66], [3, 2, 4, 4], [2, 2], [1, 1]),
+        // The weight gradient's tasks: several blocks of output rows per image, and runs of
+        // blocks that cross from one image to the next.
+        ([3, 9, 130, 130], [4, 9, 4, 4], [2, 2], [1, 1]),
         // Weights above TASK_WEIGHTS: the forward GEMM runs over whole maps.
         ([2, 128, 5, 4], [65, 128, 4, 4], [1, 1], [1, 1]),
     ];
