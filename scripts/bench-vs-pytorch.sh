@@ -3,7 +3,11 @@
 # this machine with the same settings, and prints both JSON lines and the time/memory ratios.
 #
 #   scripts/bench-vs-pytorch.sh [--venv DIR | --python PY] [--device cpu|cuda|wgpu] [--threads T]
-#                               [--iters N] [--runs "WHAT:SIZE:BATCH ..."]
+#                               [--iters N] [--rounds R] [--runs "WHAT:SIZE:BATCH ..."]
+#
+# Each pair runs R rounds (default 1), cyclegan then PyTorch in each, and the ratio is of the
+# two sides' medians over the rounds: on a machine whose speed drifts over minutes (a shared
+# host), alternating puts both sides in the same slow and fast phases.
 #
 # PyTorch comes from DIR (default: ./venv, created with `pip install torch safetensors pillow
 # numpy` when missing) or from PY. With `--device wgpu` PyTorch runs on cuda, the same GPU.
@@ -11,7 +15,7 @@
 # `CYCLEGAN_BIN` names the binary to time (default: target/debug/cyclegan). Never run in CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=venv device=cpu threads=$(nproc) iters=5 python=""
+venv=venv device=cpu threads=$(nproc) iters=5 rounds=1 python=""
 runs="forward:256:1 train:128:1 train:256:1"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -20,6 +24,7 @@ while [ $# -gt 0 ]; do
         --device) device=$2; shift 2 ;;
         --threads) threads=$2; shift 2 ;;
         --iters) iters=$2; shift 2 ;;
+        --rounds) rounds=$2; shift 2 ;;
         --runs) runs=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
@@ -37,17 +42,24 @@ torch_device=$device
 [ "$device" = wgpu ] && torch_device=cuda
 
 run_pair() { # what size batch
-    local ours theirs
-    ours=$("$bin" bench --what "$1" --size "$2" --batch-size "$3" --iters "$iters" --threads "$threads" --device "$device" --json)
-    theirs=$("$python" "$ref" --what "$1" --size "$2" --batch "$3" --iters "$iters" --threads "$threads" --device "$torch_device")
-    echo "cyclegan: $ours"
-    echo "pytorch:  $theirs"
-    python3 - "$ours" "$theirs" <<'PY'
-import json, sys
-a, b = (json.loads(s) for s in sys.argv[1:3])
+    local ours=() theirs=() i
+    for ((i = 0; i < rounds; i++)); do
+        ours+=("$("$bin" bench --what "$1" --size "$2" --batch-size "$3" --iters "$iters" --threads "$threads" --device "$device" --json)")
+        theirs+=("$("$python" "$ref" --what "$1" --size "$2" --batch "$3" --iters "$iters" --threads "$threads" --device "$torch_device")")
+        echo "cyclegan: ${ours[-1]}"
+        echo "pytorch:  ${theirs[-1]}"
+    done
+    python3 - "$rounds" "${ours[@]}" "${theirs[@]}" <<'PY'
+import json, statistics, sys
+n = int(sys.argv[1])
+ours = [json.loads(s) for s in sys.argv[2:2 + n]]
+theirs = [json.loads(s) for s in sys.argv[2 + n:2 + 2 * n]]
 for k in ("g_forward_s", "train_iter_s", "peak_rss_mib"):
-    if k in a and k in b:
-        print(f"  {k:>13}: cyclegan {a[k]:.4g} / pytorch {b[k]:.4g} = {a[k] / b[k]:.2f}x")
+    if k in ours[0] and k in theirs[0]:
+        a = statistics.median(o[k] for o in ours)
+        b = statistics.median(t[k] for t in theirs)
+        over = f" (median of {n} rounds)" if n > 1 else ""
+        print(f"  {k:>13}: cyclegan {a:.4g} / pytorch {b:.4g} = {a / b:.2f}x{over}")
 PY
 }
 for r in $runs; do
