@@ -325,7 +325,7 @@ pub fn instance_norm(x: Tensor<4>, eps: f64, act: Activation) -> Result<Tensor<4
     let run = |x: &FlexTensor| {
         let shape = x.layout().shape().to_vec();
         if act == Activation::Identity {
-            let (y, rstd) = norm::forward(x.storage(), plane, eps);
+            let (y, rstd) = norm::forward(x.storage(), plane, eps, act);
             let y = flex_tensor(y, shape);
             (y.clone(), y, rstd)
         } else {
@@ -340,7 +340,10 @@ pub fn instance_norm(x: Tensor<4>, eps: f64, act: Activation) -> Result<Tensor<4
     match open(x.into_dispatch()) {
         Err(t) => Err(Tensor::from_dispatch(t)),
         Ok(Operand::Plain(f)) => {
-            let (_, y, _) = run(&dense(&f));
+            // No backward pass: only the output.
+            let f = dense(&f);
+            let (y, _) = norm::forward(f.storage(), plane, eps, act);
+            let y = flex_tensor(y, f.layout().shape().to_vec());
             Ok(Tensor::from_dispatch(close(Operand::Plain(y))))
         }
         Ok(Operand::Tracked(a)) => {

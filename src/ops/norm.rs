@@ -63,11 +63,13 @@ impl Activation {
     }
 }
 
-/// `y = (x − mean) / sqrt(var + eps)` per plane of `plane` values (mean and biased variance
-/// of the plane, as PyTorch's); also returns each plane's `1 / sqrt(var + eps)`.
-pub fn forward(x: &[f32], plane: usize, eps: f64) -> (Vec<f32>, Vec<f32>) {
+/// `y = act((x − mean) / sqrt(var + eps))` per plane of `plane` values (mean and biased
+/// variance of the plane, as PyTorch's); also returns each plane's `1 / sqrt(var + eps)`.
+/// Where a backward pass follows an activation, [`forward_activated`] keeps the values it
+/// needs.
+pub fn forward(x: &[f32], plane: usize, eps: f64, act: Activation) -> (Vec<f32>, Vec<f32>) {
     let mut y = vec![0.0f32; x.len()];
-    let rstd = normalise(x, plane, eps, &mut y, None, Activation::Identity);
+    let rstd = normalise(x, plane, eps, &mut y, None, act);
     (y, rstd)
 }
 
@@ -85,7 +87,8 @@ pub fn forward_activated(
     (normed, y, rstd)
 }
 
-/// Writes each plane normalised into `normed` and, with `out`, `act` of it into `out`.
+/// Writes each plane normalised into `normed` and `act` of it into `out`, or without `out`
+/// `act` of it into `normed`.
 fn normalise(
     x: &[f32],
     plane: usize,
@@ -111,7 +114,7 @@ fn normalise(
                     || {
                         let (mean, rstd) = stats(x);
                         for (d, &x) in normed.iter_mut().zip(x) {
-                            *d = (x - mean) * rstd;
+                            *d = act.apply((x - mean) * rstd);
                         }
                         rstd
                     },
@@ -200,7 +203,7 @@ mod tests {
         let plane = 37;
         let x = pseudo_random(6 * plane, 1);
         let dy = pseudo_random(6 * plane, 2);
-        let (normed, rstd) = forward(&x, plane, 1e-5);
+        let (normed, rstd) = forward(&x, plane, 1e-5, Activation::Identity);
         for act in [Activation::Relu, Activation::LeakyRelu(0.2)] {
             let (n, y, r) = forward_activated(&x, plane, 1e-5, act);
             assert!(same(&n, &normed) && same(&r, &rstd), "{act:?}");
@@ -214,6 +217,10 @@ mod tests {
                 })
                 .collect();
             assert!(same(&y, &want), "{act:?} forward");
+            assert!(
+                same(&forward(&x, plane, 1e-5, act).0, &want),
+                "{act:?} output only"
+            );
             assert!(y.iter().any(|&v| v > 0.0) && normed.iter().any(|&v| v < 0.0));
             let g: Vec<f32> = normed
                 .iter()
