@@ -450,8 +450,8 @@ pub unsafe fn input_tiles(rows: [PaddedRow; ALPHA], dst: &mut [f32], stride: usi
     assert!(dst.len() >= (ALPHA * ALPHA - 1) * stride + cols);
     for t0 in (0..cols).step_by(GROUP) {
         let mask = group_mask(cols, t0);
-        // SAFETY: reads rows[i][t0·M ..][..36] within padded_len(cols); writes
-        // dst[ξ·stride + t0 ..][..min(8, cols − t0)] for ξ < α².
+        // SAFETY: reads rows[i] by masked loads within its first `inside` floats (checked
+        // above); writes dst[ξ·stride + t0 ..][..min(8, cols − t0)] for ξ < α².
         unsafe {
             // e[j][i]: row i of every tile transformed along its columns.
             let mut e = [[_mm256_setzero_ps(); ALPHA]; ALPHA];
@@ -528,8 +528,8 @@ pub unsafe fn output_grad_tiles(rows: [PaddedRow; M], dst: &mut [f32], stride: u
     assert!(dst.len() >= (ALPHA * ALPHA - 1) * stride + cols);
     for t0 in (0..cols).step_by(GROUP) {
         let mask = group_mask(cols, t0);
-        // SAFETY: reads rows[p][t0·M ..][..36] within padded_len(cols); writes
-        // dst[ξ·stride + t0 ..][..min(8, cols − t0)] for ξ < α².
+        // SAFETY: reads rows[p] by masked loads within its first `inside` floats (checked
+        // above); writes dst[ξ·stride + t0 ..][..min(8, cols − t0)] for ξ < α².
         unsafe {
             // h[b][p] = Σ_q A[b][q] · dY[p][q]
             let mut h = [[_mm256_setzero_ps(); M]; ALPHA];
