@@ -13,7 +13,9 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::params::{ParamMut, ParamRole, Params, Visitor};
-use crate::ops::{Activation, conv_transpose2d, conv2d, instance_norm, instance_norm_activated};
+use crate::ops::{
+    Activation, activate, conv_transpose2d, conv2d, instance_norm, instance_norm_activated,
+};
 
 /// Whether a forward pass trains (dropout on, batch statistics) or evaluates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,12 +237,7 @@ impl Norm2d {
         if self.kind == NormKind::Instance {
             return instance_norm_activated(x, NORM_EPS, act);
         }
-        let y = self.forward(x, mode);
-        match act {
-            Activation::Identity => y,
-            Activation::Relu => relu4(y),
-            Activation::LeakyRelu(slope) => leaky_relu(y, slope as f64),
-        }
+        activate(self.forward(x, mode), act)
     }
 
     fn batch_norm(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {

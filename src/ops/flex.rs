@@ -321,22 +321,6 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward {
 pub fn instance_norm(x: Tensor<4>, eps: f64, act: Activation) -> Result<Tensor<4>, Tensor<4>> {
     let [_, _, h, w] = x.dims();
     let plane = h * w;
-    // The normalised values (kept for the backward pass), the output, and the planes' 1/std.
-    let run = |x: &FlexTensor| {
-        let shape = x.layout().shape().to_vec();
-        if act == Activation::Identity {
-            let (y, rstd) = norm::forward(x.storage(), plane, eps, act);
-            let y = flex_tensor(y, shape);
-            (y.clone(), y, rstd)
-        } else {
-            let (normed, y, rstd) = norm::forward_activated(x.storage(), plane, eps, act);
-            (
-                flex_tensor(normed, shape.clone()),
-                flex_tensor(y, shape),
-                rstd,
-            )
-        }
-    };
     match open(x.into_dispatch()) {
         Err(t) => Err(Tensor::from_dispatch(t)),
         Ok(Operand::Plain(f)) => {
@@ -347,7 +331,22 @@ pub fn instance_norm(x: Tensor<4>, eps: f64, act: Activation) -> Result<Tensor<4
             Ok(Tensor::from_dispatch(close(Operand::Plain(y))))
         }
         Ok(Operand::Tracked(a)) => {
-            let (normed, y, rstd) = run(&dense(a.primitive()));
+            // The normalised values (kept for the backward pass; the output itself when no
+            // activation follows), the output, and the planes' 1/std.
+            let x = dense(a.primitive());
+            let shape = x.layout().shape().to_vec();
+            let (normed, y, rstd) = if act == Activation::Identity {
+                let (y, rstd) = norm::forward(x.storage(), plane, eps, act);
+                let y = flex_tensor(y, shape);
+                (y.clone(), y, rstd)
+            } else {
+                let (normed, y, rstd) = norm::forward_activated(x.storage(), plane, eps, act);
+                (
+                    flex_tensor(normed, shape.clone()),
+                    flex_tensor(y, shape),
+                    rstd,
+                )
+            };
             let out = match NormBackward
                 .prepare::<NoCheckpointing>([a.node()])
                 .compute_bound()

@@ -361,19 +361,30 @@ const TASK_COL: usize = 256 << 10;
 /// weights again for its GEMM.
 const TASK_WEIGHTS: usize = 1 << 17;
 
-/// The forward pass as independent tasks of a few output rows, each with its own im2col
-/// block and a single-threaded GEMM: the block is written and read in L2, where one large
-/// im2col matrix shared by a multi-threaded GEMM goes through memory.
-fn forward_in_tasks(x: &[f32], w: &[f32], g: &ConvGeom, y: &mut [f32]) {
-    let (k, p) = (g.k(), g.out_plane());
-    let rows = (TASK_COL / (k * g.out_w).max(1)).clamp(1, g.out_h.max(1));
-    let tasks: Vec<(usize, usize, usize)> = (0..g.batch)
+/// Output rows per task block: its im2col matrix (k × rows · out_w floats) within
+/// [`TASK_COL`].
+fn task_rows(g: &ConvGeom) -> usize {
+    (TASK_COL / (g.k() * g.out_w).max(1)).clamp(1, g.out_h.max(1))
+}
+
+/// Every image's output rows in blocks of `rows`: (image, first row, end row).
+fn row_blocks(g: &ConvGeom, rows: usize) -> Vec<(usize, usize, usize)> {
+    (0..g.batch)
         .flat_map(|b| {
             (0..g.out_h)
                 .step_by(rows)
                 .map(move |y0| (b, y0, (y0 + rows).min(g.out_h)))
         })
-        .collect();
+        .collect()
+}
+
+/// The forward pass as independent tasks of a few output rows, each with its own im2col
+/// block and a single-threaded GEMM: the block is written and read in L2, where one large
+/// im2col matrix shared by a multi-threaded GEMM goes through memory.
+fn forward_in_tasks(x: &[f32], w: &[f32], g: &ConvGeom, y: &mut [f32]) {
+    let (k, p) = (g.k(), g.out_plane());
+    let rows = task_rows(g);
+    let tasks = row_blocks(g, rows);
     let dst = SendPtr(y.as_mut_ptr());
     tasks.into_par_iter().for_each(|(b, y0, y1)| {
         let n = (y1 - y0) * g.out_w;
@@ -537,14 +548,8 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
 /// order, so the result does not depend on scheduling.
 fn backward_weight_in_tasks(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
     let (k, p) = (g.k(), g.out_plane());
-    let rows = (TASK_COL / (k * g.out_w).max(1)).clamp(1, g.out_h.max(1));
-    let blocks: Vec<(usize, usize, usize)> = (0..g.batch)
-        .flat_map(|b| {
-            (0..g.out_h)
-                .step_by(rows)
-                .map(move |y0| (b, y0, (y0 + rows).min(g.out_h)))
-        })
-        .collect();
+    let rows = task_rows(g);
+    let blocks = row_blocks(g, rows);
     let parts = rayon::current_num_threads().clamp(1, blocks.len().max(1));
     let per_part = blocks.len().div_ceil(parts).max(1);
     let partials: Vec<Vec<f32>> = blocks

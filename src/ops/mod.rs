@@ -75,13 +75,20 @@ pub fn instance_norm_activated(x: Tensor<4>, eps: f64, act: Activation) -> Tenso
             let [b, c, h, w] = x.dims();
             let flat = x.reshape([b, c, h * w]);
             let (var, mean) = flat.clone().var_mean_bias(2);
-            let y = ((flat - mean) / (var + eps).sqrt()).reshape([b, c, h, w]);
-            match act {
-                Activation::Identity => y,
-                Activation::Relu => relu(y),
-                Activation::LeakyRelu(slope) => leaky_relu(y, slope as f64),
-            }
+            activate(
+                ((flat - mean) / (var + eps).sqrt()).reshape([b, c, h, w]),
+                act,
+            )
         }
+    }
+}
+
+/// `act` on its own, as burn's tensor ops (where no norm pass takes it in).
+pub fn activate(x: Tensor<4>, act: Activation) -> Tensor<4> {
+    match act {
+        Activation::Identity => x,
+        Activation::Relu => relu(x),
+        Activation::LeakyRelu(slope) => leaky_relu(x, slope as f64),
     }
 }
 

@@ -19,25 +19,11 @@ pub enum Activation {
 }
 
 impl Activation {
+    /// The activation of `v`: its derivative's selection applied to `v` itself (zero or
+    /// `slope · v` below zero, `v` above), so the two can never disagree on the boundary.
     #[inline(always)]
     fn apply(self, v: f32) -> f32 {
-        match self {
-            Activation::Identity => v,
-            Activation::Relu => {
-                if v > 0.0 {
-                    v
-                } else {
-                    0.0
-                }
-            }
-            Activation::LeakyRelu(slope) => {
-                if v < 0.0 {
-                    v * slope
-                } else {
-                    v
-                }
-            }
-        }
+        self.back(v, v)
     }
 
     /// The gradient `dy` of the activation's output at `v`, taken back through it.
