@@ -12,6 +12,7 @@ use super::{DeviceArgs, UsageError};
 use crate::data::{DatasetOptions, Loader, LoaderConfig, UnalignedDataset, measure_throughput};
 use crate::model::loss::GanMode;
 use crate::model::{DiscriminatorConfig, GeneratorConfig, InitType, Mode, ResnetGeneratorConfig};
+use crate::ops::profile;
 use crate::train::ModelConfig;
 use crate::train::adam::{Adam, AdamConfig};
 use crate::train::build_networks;
@@ -54,6 +55,11 @@ pub struct BenchArgs {
     /// One JSON line with the keys of bench_pytorch.py.
     #[arg(long)]
     pub json: bool,
+    /// With `--what forward|train|both`: also print, on stderr, the time per iteration of
+    /// each CPU kernel (convolutions by algorithm and shape, their Winograd stages, norms,
+    /// padding, Adam) and of the training step's phases, and how busy they kept the cores.
+    #[arg(long)]
+    pub profile: bool,
     /// With `--what loader`: the dataset folder (trainA/, trainB/).
     #[arg(long)]
     pub dataroot: Option<std::path::PathBuf>,
@@ -78,6 +84,34 @@ fn median_time(iters: usize, mut f: impl FnMut()) -> f64 {
         .collect();
     times.sort_by(f64::total_cmp);
     times[times.len() / 2]
+}
+
+/// [`median_time`], with `--profile` the kernels' times over the timed iterations printed
+/// (on stderr) under `what`.
+fn median_time_profiled(args: &BenchArgs, what: &str, mut f: impl FnMut()) -> f64 {
+    let mut warm = false;
+    let t = median_time(args.iters, || {
+        f();
+        if !warm {
+            warm = true;
+            profile::take();
+            profile::enable(args.profile);
+        }
+    });
+    profile::enable(false);
+    if args.profile {
+        let iters = args.iters.max(1);
+        eprintln!(
+            "profile of {what} over {iters} iterations (median {:.1} ms), per iteration; \
+             nested names overlap the ones they run in",
+            1e3 * t
+        );
+        eprint!(
+            "{}",
+            profile::table(&profile::take(), iters, rayon::current_num_threads())
+        );
+    }
+    t
 }
 
 /// Throughput of the CPU convolution kernels, in direct-convolution GFLOP/s (so that the
@@ -220,7 +254,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     out.insert("batch".into(), args.batch_size.into());
     out.insert("threads".into(), rayon::current_num_threads().into());
     if matches!(args.what, What::Forward | What::Both) {
-        let t = median_time(args.iters, || {
+        let t = median_time_profiled(args, "the generator forward", || {
             let out = nets.g_a.forward(x.clone(), Mode::Eval);
             // Reading one value waits for the whole forward on asynchronous backends.
             let _ = out.slice([0..1, 0..1, 0..1, 0..1]).into_scalar::<f32>();
@@ -243,7 +277,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             fake_a: ImagePool::new(0, 0),
             fake_b: ImagePool::new(0, 1),
         };
-        let t = median_time(args.iters, || {
+        let t = median_time_profiled(args, "the training iteration", || {
             let _ = train_step(
                 &mut nets,
                 &mut optim,

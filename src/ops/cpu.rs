@@ -4,41 +4,61 @@
 //! kernels), im2col + GEMM for every other.
 
 use super::gemm_conv::{self, ConvGeom};
+use super::profile::timed;
 use super::{direct, winograd};
+
+/// The profile's name for one map of a geometry: algorithm, map, then the shape.
+pub(super) fn profile_name(algorithm: &str, map: &str, g: &ConvGeom) -> String {
+    format!(
+        "{algorithm} {map} · {}→{} {}×{}/{} {}×{} b{}",
+        g.c_in, g.c_out, g.k_h, g.k_w, g.stride[0], g.out_h, g.out_w, g.batch
+    )
+}
 
 /// `y = conv(x, w) + bias`.
 pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f32> {
+    let name = |alg| move || profile_name(alg, "forward", g);
     if winograd::applies(g) {
-        winograd::forward(x, w, bias, g)
+        timed(name("winograd"), || winograd::forward(x, w, bias, g))
     } else if direct::applies(g) {
-        direct::forward(x, w, bias, g)
+        timed(name("direct"), || direct::forward(x, w, bias, g))
     } else {
-        gemm_conv::forward(x, w, bias, g)
+        timed(name("im2col"), || gemm_conv::forward(x, w, bias, g))
     }
 }
 
 /// The gradient of [`forward`] with respect to `x`.
 pub fn backward_data(dy: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
+    let name = |alg| move || profile_name(alg, "input gradient", g);
     if winograd::applies(g) {
-        winograd::backward_data(dy, w, g)
+        timed(name("winograd"), || winograd::backward_data(dy, w, g))
     } else if direct::applies(g) && gemm_conv::turned_applies(g) {
-        gemm_conv::backward_data_turned(dy, w, g)
+        timed(name("im2col turned"), || {
+            gemm_conv::backward_data_turned(dy, w, g)
+        })
     } else if direct::applies(g) {
-        direct::backward_data(dy, w, g)
+        timed(name("direct"), || direct::backward_data(dy, w, g))
     } else {
-        gemm_conv::backward_data(dy, w, g)
+        timed(name("im2col"), || gemm_conv::backward_data(dy, w, g))
     }
 }
 
 /// The gradient of [`forward`] with respect to `w`.
 pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
+    let name = |alg| move || profile_name(alg, "weight gradient", g);
     if winograd::applies(g) {
-        winograd::backward_weight(x, dy, g)
+        timed(name("winograd"), || winograd::backward_weight(x, dy, g))
     } else if direct::applies(g) {
-        direct::backward_weight(x, dy, g)
+        timed(name("direct"), || direct::backward_weight(x, dy, g))
     } else {
-        gemm_conv::backward_weight(x, dy, g)
+        timed(name("im2col"), || gemm_conv::backward_weight(x, dy, g))
     }
 }
 
-pub use gemm_conv::backward_bias;
+/// The bias gradient: `dy` summed over batch and pixels, per channel.
+pub fn backward_bias(dy: &[f32], batch: usize, channels: usize) -> Vec<f32> {
+    timed(
+        || "bias gradient".into(),
+        || gemm_conv::backward_bias(dy, batch, channels),
+    )
+}

@@ -25,6 +25,7 @@ use super::Operands;
 use super::adam::{self, AdamScalars};
 use super::gemm_conv::ConvGeom;
 use super::norm::Activation;
+use super::profile::timed;
 use super::{cpu, norm, pad, winograd};
 
 type AdTensor = FloatTensor<Autodiff<Flex>>;
@@ -181,8 +182,18 @@ pub fn conv(
         && matches!(w, Operand::Tracked(_))
         && winograd::applies(&geom);
     let (y, kept) = if keep {
-        let (y, kept) =
-            winograd::forward_keeping_input(xv.storage(), wv.storage(), bias_values, &geom, true);
+        let (y, kept) = timed(
+            || cpu::profile_name("winograd", "forward", &geom),
+            || {
+                winograd::forward_keeping_input(
+                    xv.storage(),
+                    wv.storage(),
+                    bias_values,
+                    &geom,
+                    true,
+                )
+            },
+        );
         let shape = vec![geom.batch, geom.c_out, geom.out_h, geom.out_w];
         (flex_tensor(y, shape), kept)
     } else {
@@ -291,9 +302,10 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward {
                 (Direction::Forward, ConvInput::Values(x)) => {
                     cpu::backward_weight(x.storage(), g, &geom)
                 }
-                (Direction::Forward, ConvInput::Transformed(v)) => {
-                    winograd::backward_weight_transformed(v, g, &geom)
-                }
+                (Direction::Forward, ConvInput::Transformed(v)) => timed(
+                    || cpu::profile_name("winograd", "weight gradient", &geom),
+                    || winograd::backward_weight_transformed(v, g, &geom),
+                ),
                 // The transposed map's output plays the convolution's input.
                 (Direction::Transposed, ConvInput::Values(x)) => {
                     cpu::backward_weight(g, x.storage(), &geom)
@@ -326,7 +338,10 @@ pub fn instance_norm(x: Tensor<4>, eps: f64, act: Activation) -> Result<Tensor<4
         Ok(Operand::Plain(f)) => {
             // No backward pass: only the output.
             let f = dense(&f);
-            let (y, _) = norm::forward(f.storage(), plane, eps, act);
+            let (y, _) = timed(
+                || "instance norm forward".into(),
+                || norm::forward(f.storage(), plane, eps, act),
+            );
             let y = flex_tensor(y, f.layout().shape().to_vec());
             Ok(Tensor::from_dispatch(close(Operand::Plain(y))))
         }
@@ -335,18 +350,24 @@ pub fn instance_norm(x: Tensor<4>, eps: f64, act: Activation) -> Result<Tensor<4
             // activation follows), the output, and the planes' 1/std.
             let x = dense(a.primitive());
             let shape = x.layout().shape().to_vec();
-            let (normed, y, rstd) = if act == Activation::Identity {
-                let (y, rstd) = norm::forward(x.storage(), plane, eps, act);
-                let y = flex_tensor(y, shape);
-                (y.clone(), y, rstd)
-            } else {
-                let (normed, y, rstd) = norm::forward_activated(x.storage(), plane, eps, act);
-                (
-                    flex_tensor(normed, shape.clone()),
-                    flex_tensor(y, shape),
-                    rstd,
-                )
-            };
+            let (normed, y, rstd) = timed(
+                || "instance norm forward".into(),
+                || {
+                    if act == Activation::Identity {
+                        let (y, rstd) = norm::forward(x.storage(), plane, eps, act);
+                        let y = flex_tensor(y, shape);
+                        (y.clone(), y, rstd)
+                    } else {
+                        let (normed, y, rstd) =
+                            norm::forward_activated(x.storage(), plane, eps, act);
+                        (
+                            flex_tensor(normed, shape.clone()),
+                            flex_tensor(y, shape),
+                            rstd,
+                        )
+                    }
+                },
+            );
             let out = match NormBackward
                 .prepare::<NoCheckpointing>([a.node()])
                 .compute_bound()
@@ -393,7 +414,10 @@ impl Backward<Flex, 1> for NormBackward {
         } = ops.state;
         let grad = dense(&grads.consume::<Flex>(&ops.node));
         if let [Some(node)] = ops.parents {
-            let dx = norm::backward(normed.storage(), &rstd, grad.storage(), plane, act);
+            let dx = timed(
+                || "instance norm backward".into(),
+                || norm::backward(normed.storage(), &rstd, grad.storage(), plane, act),
+            );
             grads.register::<Flex>(node.id, flex_tensor(dx, normed.layout().shape().to_vec()));
         }
     }
@@ -408,16 +432,20 @@ pub fn reflection_pad(x: Tensor<4>, p: usize) -> Result<Tensor<4>, Tensor<4>> {
     match open(x.into_dispatch()) {
         Err(t) => Err(Tensor::from_dispatch(t)),
         Ok(Operand::Plain(f)) => {
-            let y = pad::forward(dense(&f).storage(), [h, w], p);
+            let y = timed(
+                || "reflection pad forward".into(),
+                || pad::forward(dense(&f).storage(), [h, w], p),
+            );
             Ok(Tensor::from_dispatch(close(Operand::Plain(flex_tensor(
                 y, shape,
             )))))
         }
         Ok(Operand::Tracked(a)) => {
-            let y = flex_tensor(
-                pad::forward(dense(a.primitive()).storage(), [h, w], p),
-                shape,
+            let y = timed(
+                || "reflection pad forward".into(),
+                || pad::forward(dense(a.primitive()).storage(), [h, w], p),
             );
+            let y = flex_tensor(y, shape);
             let out = match PadBackward
                 .prepare::<NoCheckpointing>([a.node()])
                 .compute_bound()
@@ -442,7 +470,10 @@ impl Backward<Flex, 1> for PadBackward {
         let [b, c, h, w, p] = ops.state;
         let grad = dense(&grads.consume::<Flex>(&ops.node));
         if let [Some(node)] = ops.parents {
-            let dx = pad::backward(grad.storage(), [h, w], p);
+            let dx = timed(
+                || "reflection pad backward".into(),
+                || pad::backward(grad.storage(), [h, w], p),
+            );
             grads.register::<Flex>(node.id, flex_tensor(dx, vec![b, c, h, w]));
         }
     }
@@ -464,7 +495,10 @@ pub fn adam_step(
         Err(_) => unreachable!("checked above"),
     });
     let n = p.storage::<f32>().len();
-    let (p, m, v) = adam::step(p.storage(), g.storage(), m.storage(), v.storage(), scalars);
+    let (p, m, v) = timed(
+        || "adam".into(),
+        || adam::step(p.storage(), g.storage(), m.storage(), v.storage(), scalars),
+    );
     Ok([p, m, v]
         .map(|values| Tensor::from_dispatch(close(Operand::Plain(flex_tensor(values, vec![n]))))))
 }

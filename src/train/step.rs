@@ -19,6 +19,7 @@ use super::adam::Adam;
 use super::pool::ImagePool;
 use crate::model::loss::{GanMode, l1};
 use crate::model::{Discriminator, Generator, Mode, ParamMut, Params};
+use crate::ops::profile::timed;
 
 /// The loss weights (upstream `--lambda_A --lambda_B --lambda_identity --gan_mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -221,30 +222,51 @@ pub fn train_step(
     // Generators, with the discriminators frozen.
     attach(&mut nets.g_a);
     attach(&mut nets.g_b);
-    let pass = generator_pass(nets, &real_a, &real_b, loss);
+    let pass = timed(
+        || "step: generators forward".into(),
+        || generator_pass(nets, &real_a, &real_b, loss),
+    );
     let mut out = pass.losses;
     // Keep the fakes' values before backward consumes their graph.
     let (fake_b, fake_a) = (pass.fake_b.inner(), pass.fake_a.inner());
-    let grads = pass.loss_g.backward();
-    optim.g.begin_step();
-    step(&mut nets.g_a, "G_A", &grads, &mut optim.g, lr);
-    step(&mut nets.g_b, "G_B", &grads, &mut optim.g, lr);
-    drop(grads);
+    let grads = timed(
+        || "step: generators backward".into(),
+        || pass.loss_g.backward(),
+    );
+    timed(
+        || "step: generators update".into(),
+        || {
+            optim.g.begin_step();
+            step(&mut nets.g_a, "G_A", &grads, &mut optim.g, lr);
+            step(&mut nets.g_b, "G_B", &grads, &mut optim.g, lr);
+            drop(grads);
+        },
+    );
 
     // Discriminators, on pooled fakes.
     attach(&mut nets.d_a);
     attach(&mut nets.d_b);
     let pooled_b = pools.fake_b.query(fake_b.clone());
     let pooled_a = pools.fake_a.query(fake_a.clone());
-    let (loss_d_a, loss_d_b) =
-        discriminator_losses(nets, &real_a, &real_b, pooled_a, pooled_b, loss.gan_mode);
+    let (loss_d_a, loss_d_b) = timed(
+        || "step: discriminators forward".into(),
+        || discriminator_losses(nets, &real_a, &real_b, pooled_a, pooled_b, loss.gan_mode),
+    );
     out.d_a = scalar(&loss_d_a);
     out.d_b = scalar(&loss_d_b);
     // The two losses share no parameters, so one backward of their sum gives each its own.
-    let grads = (loss_d_a + loss_d_b).backward();
-    optim.d.begin_step();
-    step(&mut nets.d_a, "D_A", &grads, &mut optim.d, lr);
-    step(&mut nets.d_b, "D_B", &grads, &mut optim.d, lr);
+    let grads = timed(
+        || "step: discriminators backward".into(),
+        || (loss_d_a + loss_d_b).backward(),
+    );
+    timed(
+        || "step: discriminators update".into(),
+        || {
+            optim.d.begin_step();
+            step(&mut nets.d_a, "D_A", &grads, &mut optim.d, lr);
+            step(&mut nets.d_b, "D_B", &grads, &mut optim.d, lr);
+        },
+    );
 
     let visuals = Visuals {
         real_a,

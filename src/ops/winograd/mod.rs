@@ -22,6 +22,7 @@ use super::simd;
 use rayon::prelude::*;
 
 use super::gemm_conv::{ConvGeom, SendPtr, gemm_on};
+use super::profile::timed;
 use super::scratch::{self, Scratch};
 
 /// Output tile side.
@@ -179,7 +180,10 @@ fn combine<const P: usize, const Q: usize>(
 /// `V[c][ξ][t - t0] = (Bᵀ d B)_ξ` for the input tiles `t0..t1` (whole tile rows) of `x`
 /// (`[batch, c, h, w]`), every step running along all of an image's tiles at once.
 fn transform_input(x: &[f32], g: &ConvGeom, tiles: &Tiles, chunk: (usize, usize)) -> Scratch {
-    transform_input_on(Path::best(), x, g, tiles, chunk)
+    timed(
+        || "winograd · input transform".into(),
+        || transform_input_on(Path::best(), x, g, tiles, chunk),
+    )
 }
 
 fn transform_input_on(
@@ -374,7 +378,10 @@ fn transform_weights(
     w: &[f32],
     strides: [usize; 2],
 ) -> Scratch {
-    transform_weights_on(Path::best(), outs, ins, turned, w, strides)
+    timed(
+        || "winograd · weight transform".into(),
+        || transform_weights_on(Path::best(), outs, ins, turned, w, strides),
+    )
 }
 
 fn transform_weights_on(
@@ -446,6 +453,13 @@ fn transform_weights_on(
 /// `M[o][ξ][t] = U[o][ξ][·] · V[·][ξ][t]` for every frequency, one single-threaded GEMM per
 /// frequency on the rayon pool.
 fn multiply(u: &[f32], v: &[f32], outs: usize, ins: usize, n: usize) -> Scratch {
+    timed(
+        || "winograd · products".into(),
+        || multiply_untimed(u, v, outs, ins, n),
+    )
+}
+
+fn multiply_untimed(u: &[f32], v: &[f32], outs: usize, ins: usize, n: usize) -> Scratch {
     let mut m = scratch::take(outs * FREQS * n);
     let dst = SendPtr(m.as_mut_ptr());
     // Frequencies in parallel, each GEMM on one thread: at 32×32 feature maps a GEMM is too
@@ -480,7 +494,10 @@ fn transform_output(
     bias: Option<&[f32]>,
     y: &mut [f32],
 ) {
-    transform_output_on(Path::best(), m, g, tiles, chunk, bias, y);
+    timed(
+        || "winograd · output transform".into(),
+        || transform_output_on(Path::best(), m, g, tiles, chunk, bias, y),
+    );
 }
 
 fn transform_output_on(
@@ -628,7 +645,10 @@ fn transform_output_grad(
     tiles: &Tiles,
     chunk: (usize, usize),
 ) -> Scratch {
-    transform_output_grad_on(Path::best(), dy, g, tiles, chunk)
+    timed(
+        || "winograd · output-gradient transform".into(),
+        || transform_output_grad_on(Path::best(), dy, g, tiles, chunk),
+    )
 }
 
 fn transform_output_grad_on(
@@ -755,25 +775,34 @@ fn backward_weight_in_chunks(x: Input, dy: &[f32], g: &ConvGeom, cap: usize) -> 
         };
         let dm = transform_output_grad(dy, g, &tiles, chunk);
         let dst = SendPtr(du.as_mut_ptr());
-        (0..FREQS).into_par_iter().for_each(|xi| {
-            // SAFETY: frequency ξ accumulates only into dU[·][ξ][·] (row stride FREQS·ins); dM's
-            // rows for ξ are n long with stride FREQS·n, and V read transposed likewise.
-            unsafe {
-                gemm_on(
-                    gemm::Parallelism::None,
-                    [outs, ins, n],
-                    dst.get().add(xi * ins),
-                    FREQS * ins,
-                    c > 0,
-                    dm[xi * n..].as_ptr(),
-                    [FREQS * n, 1],
-                    v[xi * n..].as_ptr(),
-                    [1, FREQS * n],
-                );
-            }
-        });
+        timed(
+            || "winograd · weight-gradient products".into(),
+            || {
+                (0..FREQS).into_par_iter().for_each(|xi| {
+                    // SAFETY: frequency ξ accumulates only into dU[·][ξ][·] (row stride
+                    // FREQS·ins); dM's rows for ξ are n long with stride FREQS·n, and V read
+                    // transposed likewise.
+                    unsafe {
+                        gemm_on(
+                            gemm::Parallelism::None,
+                            [outs, ins, n],
+                            dst.get().add(xi * ins),
+                            FREQS * ins,
+                            c > 0,
+                            dm[xi * n..].as_ptr(),
+                            [FREQS * n, 1],
+                            v[xi * n..].as_ptr(),
+                            [1, FREQS * n],
+                        );
+                    }
+                })
+            },
+        );
     }
-    weight_grad_from_transformed(Path::best(), &du, outs, ins)
+    timed(
+        || "winograd · weight-gradient inverse".into(),
+        || weight_grad_from_transformed(Path::best(), &du, outs, ins),
+    )
 }
 
 /// `dg = Gᵀ dU G` for every kernel, from `dU[o][ξ][i]`, vectorised along i, laid out as
