@@ -26,6 +26,7 @@ use super::adam::{self, AdamScalars};
 use super::gemm_conv::ConvGeom;
 use super::norm::Activation;
 use super::profile::timed;
+use super::scratch::Scratch;
 use super::{cpu, norm, pad, winograd};
 
 type AdTensor = FloatTensor<Autodiff<Flex>>;
@@ -257,7 +258,7 @@ struct ConvState {
 enum ConvInput {
     Values(FlexTensor),
     /// Winograd's transformed input, kept from the forward pass.
-    Transformed(Arc<Vec<f32>>),
+    Transformed(Arc<Scratch>),
 }
 
 impl std::fmt::Debug for ConvInput {

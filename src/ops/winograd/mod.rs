@@ -585,7 +585,7 @@ fn convolve(
     g: &ConvGeom,
     cap: usize,
     keep: bool,
-) -> (Vec<f32>, Option<Vec<f32>>) {
+) -> (Vec<f32>, Option<Scratch>) {
     let tiles = Tiles::of(g);
     let mut y = vec![0.0f32; g.batch * g.c_out * g.out_plane()];
     let chunks: Vec<_> = tiles.chunks(g.c_in.max(g.c_out), cap).collect();
@@ -595,7 +595,7 @@ fn convolve(
         let m = multiply(u, &v, g.c_out, g.c_in, chunk.1 - chunk.0);
         transform_output(&m, g, &tiles, chunk, bias, &mut y);
         if keep && chunks.len() == 1 {
-            kept = Some(v.into_vec());
+            kept = Some(v);
         }
     }
     (y, kept)
@@ -609,13 +609,13 @@ pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<
 /// [`forward`], also returning (with `keep`) the transformed input for
 /// [`backward_weight_transformed`], which then need not transform `x` again; `None` when the
 /// image was too large to transform at once.
-pub fn forward_keeping_input(
+pub(crate) fn forward_keeping_input(
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
     g: &ConvGeom,
     keep: bool,
-) -> (Vec<f32>, Option<Vec<f32>>) {
+) -> (Vec<f32>, Option<Scratch>) {
     debug_assert!(applies(g));
     let ins = g.c_in;
     let u = transform_weights(g.c_out, g.c_in, false, w, [9 * ins, 9]);
