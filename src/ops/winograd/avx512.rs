@@ -247,22 +247,56 @@ fn kernel_mask(ins: usize, i0: usize) -> __mmask16 {
     (((1u32 << (ins - i0).min(16)) - 1) & 0xffff) as u16
 }
 
-/// `u[(a·α + b)·ins + i] = (L g_i Lᵀ)[a][b]` for the kernels i < ins, whose taps are
-/// `taps[k·ins + i]` (k = 3·row + col), with `L` = G or (`TURNED`) G with its columns
-/// reversed: the portable path's two `combine` passes, 16 kernels at a time in registers.
+/// The 3×3 kernels one weight transform reads: kernel i's nine taps (`k = 3·row + col`) are
+/// `w[first + i·stride + k]`, for i < `count`.
+#[derive(Clone, Copy)]
+pub struct Kernels<'a> {
+    pub w: &'a [f32],
+    pub first: usize,
+    pub stride: usize,
+    pub count: usize,
+}
+
+/// `u[(a·α + b)·count + i] = (L g_i Lᵀ)[a][b]` for the kernels i < count, with `L` = G or
+/// (`TURNED`) G with its columns reversed: the portable path's tap gather and two `combine`
+/// passes, 16 kernels at a time in registers, each tap of the 16 kernels one gather.
 ///
 /// # Safety
-/// The CPU must have AVX-512F; `taps.len() ≥ 9·ins`, `u.len() ≥ α²·ins`.
+/// The CPU must have AVX-512F; `u.len() ≥ α²·count`.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn weight_kernels<const TURNED: bool>(taps: &[f32], ins: usize, u: &mut [f32]) {
-    assert!(taps.len() >= 9 * ins && u.len() >= ALPHA * ALPHA * ins);
+pub unsafe fn weight_kernels<const TURNED: bool>(kernels: Kernels, u: &mut [f32]) {
+    let Kernels {
+        w,
+        first,
+        stride,
+        count: ins,
+    } = kernels;
+    assert!(u.len() >= ALPHA * ALPHA * ins);
+    if ins == 0 {
+        return;
+    }
+    assert!(
+        first + (ins - 1) * stride + 9 <= w.len(),
+        "kernels outside the weights"
+    );
+    // Lane j reads kernel i0 + j: indices up to 15 strides.
+    let stride = i32::try_from(stride)
+        .ok()
+        .filter(|s| s.checked_mul(16).is_some())
+        .expect("kernel stride fits a gather index");
+    let index = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        _mm512_set1_epi32(stride),
+    );
     for i0 in (0..ins).step_by(16) {
         let mask = kernel_mask(ins, i0);
-        // SAFETY: reads taps[k·ins + i0 ..] and writes u[ξ·ins + i0 ..], masked to i < ins.
+        // SAFETY: the gathers read w[first + i·stride + k] for the unmasked kernels i < ins
+        // (inside w, checked above); the stores write u[ξ·ins + i0 ..], masked to i < ins.
         unsafe {
+            let base = w.as_ptr().add(first + i0 * stride as usize);
             let mut g = [_mm512_setzero_ps(); 9];
             for (k, g) in g.iter_mut().enumerate() {
-                *g = _mm512_maskz_loadu_ps(mask, taps.as_ptr().add(k * ins + i0));
+                *g = _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), mask, index, base.add(k));
             }
             // h[a][col] = Σ_row L[a][row] · g[row][col]
             let mut h = [[_mm512_setzero_ps(); 3]; ALPHA];

@@ -400,6 +400,25 @@ fn transform_weights_on(
             simd::dispatch(
                 #[inline(always)]
                 || {
+                    #[cfg(target_arch = "x86_64")]
+                    if path == Path::Avx512 {
+                        let kernels = avx512::Kernels {
+                            w,
+                            first: o * strides[0],
+                            stride: strides[1],
+                            count: ins,
+                        };
+                        // SAFETY: AVX-512 is present (Path::best); the lengths are checked
+                        // inside.
+                        unsafe {
+                            if turned {
+                                avx512::weight_kernels::<true>(kernels, u_o);
+                            } else {
+                                avx512::weight_kernels::<false>(kernels, u_o);
+                            }
+                        }
+                        return;
+                    }
                     let mut taps = scratch::take(9 * ins);
                     // Tap k of every kernel as one strided run: no index arithmetic per
                     // element, and the ins kernels stay in L1 across the nine runs.
@@ -408,19 +427,6 @@ fn transform_weights_on(
                         for (t, s) in taps_k.iter_mut().zip(first.iter().step_by(strides[1])) {
                             *t = *s;
                         }
-                    }
-                    #[cfg(target_arch = "x86_64")]
-                    if path == Path::Avx512 {
-                        // SAFETY: AVX-512 is present (Path::best); the lengths are checked
-                        // inside.
-                        unsafe {
-                            if turned {
-                                avx512::weight_kernels::<true>(&taps, ins, u_o);
-                            } else {
-                                avx512::weight_kernels::<false>(&taps, ins, u_o);
-                            }
-                        }
-                        return;
                     }
                     // h[a][col][i] = Σ_row L[a][row] · g[row][col][i]
                     let mut h = scratch::take(ALPHA * 3 * ins);
