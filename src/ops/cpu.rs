@@ -1,11 +1,12 @@
 //! The CPU convolution kernels, each map routed to the fastest algorithm for its shape:
 //! Winograd for 3×3 stride-1 convolutions, direct loops for layers with very few output
 //! channels (whose input gradient is the im2col forward of the output gradient with turned
-//! kernels), im2col + GEMM for every other.
+//! kernels), im2col + GEMM for every other, whose input gradient runs as one stride-1
+//! convolution per phase of the input.
 
 use super::gemm_conv::{self, ConvGeom};
 use super::profile::timed;
-use super::{direct, winograd};
+use super::{direct, phases, winograd};
 
 /// The profile's name for one map of a geometry: algorithm, map, then the shape.
 pub(super) fn profile_name(algorithm: &str, map: &str, g: &ConvGeom) -> String {
@@ -38,6 +39,8 @@ pub fn backward_data(dy: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
         })
     } else if direct::applies(g) {
         timed(name("direct"), || direct::backward_data(dy, w, g))
+    } else if phases::applies(g) {
+        timed(name("phases"), || phases::backward_data(dy, w, g))
     } else {
         timed(name("im2col"), || gemm_conv::backward_data(dy, w, g))
     }

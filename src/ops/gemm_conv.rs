@@ -355,11 +355,11 @@ fn forward_whole(x: &[f32], w: &[f32], g: &ConvGeom, y: &mut [f32]) {
 
 /// Output pixels of a task of [`forward_in_tasks`]: its im2col block (k × pixels floats)
 /// stays within the core's L2 (1 MiB of 2).
-const TASK_COL: usize = 256 << 10;
+pub(super) const TASK_COL: usize = 256 << 10;
 
 /// Layers whose weights (c_out × k floats) are at most this run in tasks: each task packs the
 /// weights again for its GEMM.
-const TASK_WEIGHTS: usize = 1 << 17;
+pub(super) const TASK_WEIGHTS: usize = 1 << 17;
 
 /// Output rows per task block: its im2col matrix (k × rows · out_w floats) within
 /// [`TASK_COL`].

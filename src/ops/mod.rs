@@ -12,6 +12,7 @@ mod flex;
 pub mod gemm_conv;
 pub mod norm;
 pub mod pad;
+mod phases;
 pub mod profile;
 mod scratch;
 mod simd;
