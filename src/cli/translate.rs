@@ -107,7 +107,7 @@ pub fn run(args: &TranslateArgs) -> anyhow::Result<ExitCode> {
             let outputs = translator.translate_batch(&batch);
             for (&g, output) in group.iter().zip(outputs) {
                 let index = loaded[g].0;
-                debug_assert_eq!(output.channels, out_nc);
+                assert_eq!(output.channels, out_nc);
                 let dest = args.out.join(format!("{}.png", stems[index]));
                 if let Err(e) = data::save_png(&dest, &output) {
                     progress

@@ -39,7 +39,7 @@ impl ConvGeom {
     /// from the output gradient (padded by k − 1 − p) back to the input's shape, channel axes
     /// swapped. The caller checks the padding is below the kernel size.
     pub(super) fn transposed(&self) -> Self {
-        debug_assert!(self.stride == [1, 1] && self.pad[0] < self.k_h && self.pad[1] < self.k_w);
+        assert!(self.stride == [1, 1] && self.pad[0] < self.k_h && self.pad[1] < self.k_w);
         Self {
             batch: self.batch,
             c_in: self.c_out,

@@ -622,7 +622,7 @@ pub(crate) fn forward_keeping_input(
     g: &ConvGeom,
     keep: bool,
 ) -> (Vec<f32>, Option<Scratch>) {
-    debug_assert!(applies(g));
+    assert!(applies(g), "a 3×3 stride-1 convolution");
     let ins = g.c_in;
     let u = transform_weights(g.c_out, g.c_in, false, w, [9 * ins, 9]);
     convolve(x, &u, bias, g, V_CAP, keep)
@@ -634,7 +634,7 @@ pub fn backward_data(dy: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
 }
 
 fn backward_data_in_chunks(dy: &[f32], w: &[f32], g: &ConvGeom, cap: usize) -> Vec<f32> {
-    debug_assert!(applies(g));
+    assert!(applies(g), "a 3×3 stride-1 convolution");
     let ins = g.c_in;
     // The transposed convolution: from c_out channels to c_in, kernels turned 180° (which
     // G_TURNED does).
@@ -760,7 +760,7 @@ enum Input<'a> {
 }
 
 fn backward_weight_in_chunks(x: Input, dy: &[f32], g: &ConvGeom, cap: usize) -> Vec<f32> {
-    debug_assert!(applies(g));
+    assert!(applies(g), "a 3×3 stride-1 convolution");
     let tiles = Tiles::of(g);
     let (outs, ins) = (g.c_out, g.c_in);
     // Every frequency's GEMM writes all of its dU rows on the first chunk and adds to them on
