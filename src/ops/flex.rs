@@ -27,7 +27,7 @@ use super::gemm_conv::ConvGeom;
 use super::norm::Activation;
 use super::profile::timed;
 use super::scratch::Scratch;
-use super::{cpu, norm, pad, winograd};
+use super::{cpu, norm, pad, shared, winograd};
 
 type AdTensor = FloatTensor<Autodiff<Flex>>;
 
@@ -178,21 +178,21 @@ pub fn conv(
     let bv = bias.as_ref().map(Operand::values);
     let bias_values = bv.as_ref().map(|b| b.storage());
     // A Winograd convolution whose weight needs a gradient keeps its transformed input, so
-    // that the weight gradient does not transform it again.
-    let keep = direction == Direction::Forward
-        && matches!(w, Operand::Tracked(_))
-        && winograd::applies(&geom);
-    let (y, kept) = if keep {
+    // that the weight gradient does not transform it again, and shares its transformed
+    // weights with the network's other calls (ops::shared).
+    let weight_id = match &w {
+        Operand::Tracked(a) if direction == Direction::Forward && winograd::applies(&geom) => {
+            Some(a.id().value)
+        }
+        _ => None,
+    };
+    let (y, kept) = if let Some(id) = weight_id {
         let (y, kept) = timed(
             || cpu::profile_name("winograd", "forward", &geom),
             || {
-                winograd::forward_keeping_input(
-                    xv.storage(),
-                    wv.storage(),
-                    bias_values,
-                    &geom,
-                    true,
-                )
+                let u =
+                    shared::forward_weights(id, || winograd::forward_weights(wv.storage(), &geom));
+                winograd::forward_with_weights(xv.storage(), &u, bias_values, &geom, true)
             },
         );
         let shape = vec![geom.batch, geom.c_out, geom.out_h, geom.out_w];
@@ -212,6 +212,7 @@ pub fn conv(
     let state = ConvState {
         direction,
         geom,
+        weight_id,
         x: match kept {
             Some(v) => ConvInput::Transformed(Arc::new(v)),
             None => ConvInput::Values(xv),
@@ -249,6 +250,8 @@ where
 struct ConvState {
     direction: Direction,
     geom: ConvGeom,
+    /// The weight's autodiff node, for a Winograd convolution of a tracked weight.
+    weight_id: Option<u64>,
     x: ConvInput,
     w: FlexTensor,
 }
@@ -280,6 +283,7 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward {
         let ConvState {
             direction,
             geom,
+            weight_id,
             x,
             w,
         } = ops.state;
@@ -292,9 +296,16 @@ impl<const N: usize> Backward<Flex, N> for ConvBackward {
         };
         let w_shape = vec![geom.c_out, geom.c_in, geom.k_h, geom.k_w];
         if let Some(node) = node_x {
-            let dx = match direction {
-                Direction::Forward => cpu::backward_data(g, w, &geom),
-                Direction::Transposed => cpu::forward(g, w, None, &geom),
+            let dx = match (direction, weight_id) {
+                (Direction::Forward, Some(id)) => timed(
+                    || cpu::profile_name("winograd", "input gradient", &geom),
+                    || {
+                        let u = shared::turned_weights(id, || winograd::turned_weights(w, &geom));
+                        winograd::backward_data_with_weights(g, &u, &geom)
+                    },
+                ),
+                (Direction::Forward, None) => cpu::backward_data(g, w, &geom),
+                (Direction::Transposed, _) => cpu::forward(g, w, None, &geom),
             };
             grads.register::<Flex>(node.id, flex_tensor(dx, x_shape));
         }

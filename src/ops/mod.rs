@@ -15,6 +15,7 @@ pub mod pad;
 mod phases;
 pub mod profile;
 mod scratch;
+pub mod shared;
 mod simd;
 mod sum;
 #[cfg(test)]

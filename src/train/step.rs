@@ -19,7 +19,7 @@ use super::adam::Adam;
 use super::pool::ImagePool;
 use crate::model::loss::{GanMode, l1};
 use crate::model::{Discriminator, Generator, Mode, ParamMut, Params};
-use crate::ops::profile::timed;
+use crate::ops::{self, profile::timed};
 
 /// The loss weights (upstream `--lambda_A --lambda_B --lambda_identity --gan_mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -141,10 +141,13 @@ pub fn generator_pass(
     });
     let idt_a_out = identity.then(|| outs.pop().expect("idt_a"));
     let fake_b = outs.pop().expect("fake_b");
-    let mut outs = g_b(if identity {
-        vec![real_b.clone(), real_a.clone(), fake_b.clone()]
-    } else {
-        vec![real_b.clone(), fake_b.clone()]
+    // G_B runs once: its transformed weights are not worth keeping (ops::shared).
+    let mut outs = ops::shared::used_once(|| {
+        g_b(if identity {
+            vec![real_b.clone(), real_a.clone(), fake_b.clone()]
+        } else {
+            vec![real_b.clone(), fake_b.clone()]
+        })
     });
     let rec_a = outs.pop().expect("rec_a");
     let idt_b_out = identity.then(|| outs.pop().expect("idt_b"));
@@ -222,10 +225,13 @@ pub fn train_step(
     // Generators, with the discriminators frozen.
     attach(&mut nets.g_a);
     attach(&mut nets.g_b);
+    // G_A's two calls share their transformed weights, forward and backward.
+    let shared = ops::shared::SharedWeights::begin();
     let pass = timed(
         || "step: generators forward".into(),
         || generator_pass(nets, &real_a, &real_b, loss),
     );
+    shared.end_forward();
     let mut out = pass.losses;
     // Keep the fakes' values before backward consumes their graph.
     let (fake_b, fake_a) = (pass.fake_b.inner(), pass.fake_a.inner());
@@ -233,6 +239,7 @@ pub fn train_step(
         || "step: generators backward".into(),
         || pass.loss_g.backward(),
     );
+    drop(shared);
     timed(
         || "step: generators update".into(),
         || {
@@ -427,6 +434,60 @@ mod tests {
                 .init(&device)
                 .per_sample()
         );
+    }
+
+    /// Sharing G_A's transformed weights between its two calls (ops::shared) changes no
+    /// value: every generator gradient is the same, bit for bit, as without it.
+    #[test]
+    fn shared_weight_transforms_give_the_same_gradients() {
+        let device = Device::flex();
+        let g = GeneratorConfig::Resnet(ResnetGeneratorConfig::official(3, 3, 4, 2));
+        let d = DiscriminatorConfig::basic(3, 4);
+        let model = crate::train::ModelConfig {
+            g: g.clone(),
+            g_b: g,
+            d_a: d.clone(),
+            d_b: d,
+            init_type: crate::model::InitType::Normal,
+            init_gain: 0.02,
+        };
+        let mut nets = crate::train::build_networks(&model, 7, &device);
+        attach(&mut nets.g_a);
+        attach(&mut nets.g_b);
+        let loss = LossConfig {
+            gan_mode: GanMode::Lsgan,
+            lambda_a: 10.0,
+            lambda_b: 10.0,
+            lambda_identity: 0.5,
+        };
+        let (real_a, real_b) = (
+            images(1, 32, &device).remove(0),
+            images(1, 32, &device).remove(0),
+        );
+        let gradients = |nets: &mut Networks, share: bool| {
+            let shared = share.then(ops::shared::SharedWeights::begin);
+            let pass = generator_pass(nets, &real_a, &real_b, &loss);
+            if let Some(s) = &shared {
+                s.end_forward();
+            }
+            let grads = pass.loss_g.backward();
+            drop(shared);
+            let mut out = Vec::new();
+            for net in [&mut nets.g_a, &mut nets.g_b] {
+                net.visit("", &mut |key, p, _| {
+                    let grad = match &p {
+                        ParamMut::D1(t) => t.grad(&grads).map(|g| g.into_data()),
+                        ParamMut::D4(t) => t.grad(&grads).map(|g| g.into_data()),
+                    };
+                    out.push((key.to_string(), grad));
+                });
+            }
+            out
+        };
+        let plain = gradients(&mut nets, false);
+        let shared = gradients(&mut nets, true);
+        assert!(plain.iter().filter(|(_, g)| g.is_some()).count() > 20);
+        assert_eq!(plain, shared);
     }
 
     /// Inputs of different sizes cannot share a batch; each gets its own call and output.

@@ -622,25 +622,60 @@ pub(crate) fn forward_keeping_input(
     g: &ConvGeom,
     keep: bool,
 ) -> (Vec<f32>, Option<Scratch>) {
+    let u = forward_weights(w, g);
+    forward_with_weights(x, &u, bias, g, keep)
+}
+
+/// The transformed weights [`forward_with_weights`] takes: `U[c_out][ξ][c_in]`.
+pub(crate) fn forward_weights(w: &[f32], g: &ConvGeom) -> Scratch {
     assert!(applies(g), "a 3×3 stride-1 convolution");
     let ins = g.c_in;
-    let u = transform_weights(g.c_out, g.c_in, false, w, [9 * ins, 9]);
-    convolve(x, &u, bias, g, V_CAP, keep)
+    transform_weights(g.c_out, g.c_in, false, w, [9 * ins, 9])
+}
+
+/// [`forward_keeping_input`] with the weights already transformed by [`forward_weights`].
+pub(crate) fn forward_with_weights(
+    x: &[f32],
+    u: &[f32],
+    bias: Option<&[f32]>,
+    g: &ConvGeom,
+    keep: bool,
+) -> (Vec<f32>, Option<Scratch>) {
+    assert!(applies(g), "a 3×3 stride-1 convolution");
+    assert_eq!(
+        u.len(),
+        g.c_out * FREQS * g.c_in,
+        "transformed weights of this geometry"
+    );
+    convolve(x, u, bias, g, V_CAP, keep)
 }
 
 /// The gradient of [`forward`] with respect to `x`.
 pub fn backward_data(dy: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
-    backward_data_in_chunks(dy, w, g, V_CAP)
+    backward_data_in_chunks(dy, &turned_weights(w, g), g, V_CAP)
 }
 
-fn backward_data_in_chunks(dy: &[f32], w: &[f32], g: &ConvGeom, cap: usize) -> Vec<f32> {
+/// The transformed weights [`backward_data_with_weights`] takes: the kernels turned 180°,
+/// their channel axes swapped (the transposed convolution, from c_out channels to c_in).
+pub(crate) fn turned_weights(w: &[f32], g: &ConvGeom) -> Scratch {
     assert!(applies(g), "a 3×3 stride-1 convolution");
-    let ins = g.c_in;
-    // The transposed convolution: from c_out channels to c_in, kernels turned 180° (which
-    // G_TURNED does).
-    let u = transform_weights(g.c_in, g.c_out, true, w, [9, 9 * ins]);
-    let gt = g.transposed();
-    convolve(dy, &u, None, &gt, cap, false).0
+    // G_TURNED turns the kernels.
+    transform_weights(g.c_in, g.c_out, true, w, [9, 9 * g.c_in])
+}
+
+/// [`backward_data`] with the weights already transformed by [`turned_weights`].
+pub(crate) fn backward_data_with_weights(dy: &[f32], u: &[f32], g: &ConvGeom) -> Vec<f32> {
+    backward_data_in_chunks(dy, u, g, V_CAP)
+}
+
+fn backward_data_in_chunks(dy: &[f32], u: &[f32], g: &ConvGeom, cap: usize) -> Vec<f32> {
+    assert!(applies(g), "a 3×3 stride-1 convolution");
+    assert_eq!(
+        u.len(),
+        g.c_in * FREQS * g.c_out,
+        "turned weights of this geometry"
+    );
+    convolve(dy, u, None, &g.transposed(), cap, false).0
 }
 
 /// `dM[o][ξ][t - t0] = (A dY_t Aᵀ)_ξ` for tiles `t0..t1` (whole tile rows): the adjoint of
@@ -1049,7 +1084,7 @@ mod tests {
         );
         assert!(d < 1e-6, "forward: {d}");
         let d = max_diff(
-            &backward_data_in_chunks(&dy, &w, &g, cap),
+            &backward_data_in_chunks(&dy, &turned_weights(&w, &g), &g, cap),
             &backward_data(&dy, &w, &g),
         );
         assert!(d < 1e-6, "input gradient: {d}");
