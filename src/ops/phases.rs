@@ -42,8 +42,16 @@ impl AxisPhase {
     }
 }
 
+/// One phase: its row and column offsets and the taps of each axis that reach it.
+type Phase = (usize, usize, AxisPhase, AxisPhase);
+
+/// The depth of a phase's GEMM: output-gradient channels times the phase's taps.
+fn depth(g: &ConvGeom, ty: &AxisPhase, tx: &AxisPhase) -> usize {
+    g.c_out * ty.taps.len() * tx.taps.len()
+}
+
 /// The phases of a geometry: rows × columns, row-major.
-fn phases(g: &ConvGeom) -> Vec<(usize, usize, AxisPhase, AxisPhase)> {
+fn phases(g: &ConvGeom) -> Vec<Phase> {
     let (sh, sw) = (g.stride[0], g.stride[1]);
     let mut out = Vec::with_capacity(sh * sw);
     for py in 0..sh {
@@ -62,7 +70,7 @@ fn phases(g: &ConvGeom) -> Vec<(usize, usize, AxisPhase, AxisPhase)> {
 /// The weights of one phase as a `[c_in, c_out·taps_y·taps_x]` matrix: row `ci`, column
 /// `(co·ty + t)·tx + u` holds `w[co][ci][ky(t)][kx(u)]`.
 fn phase_weights(w: &[f32], g: &ConvGeom, ty: &AxisPhase, tx: &AxisPhase) -> Vec<f32> {
-    let k = g.c_out * ty.taps.len() * tx.taps.len();
+    let k = depth(g, ty, tx);
     let mut wp = vec![0.0f32; g.c_in * k];
     wp.par_chunks_mut(k.max(1))
         .enumerate()
@@ -129,7 +137,7 @@ fn scatter_phase(
         for (m, src) in (m0..m1).zip(buf[ci * n..][..n].chunks_exact(nx)) {
             let row = (ci * g.in_h + g.stride[0] * m + py) * g.in_w + px;
             // SAFETY: pixel (s_h·m + py, s_w·j + px) of plane ci lies inside the image (m and j
-            // are below the phase's counts); the caller gives each thread disjoint rows.
+            // are below the phase's counts); the caller gives each thread disjoint pixels.
             unsafe {
                 let dst = dx_b.get().add(row);
                 for (j, v) in src.iter().enumerate() {
@@ -149,15 +157,14 @@ fn scatter_phase(
 /// stem's stride-1 input gradient 6× slower.
 pub fn applies(g: &ConvGeom) -> bool {
     let strided = g.stride[0] > 1 || g.stride[1] > 1;
-    strided && g.c_in >= 32 && g.c_in * max_phase_k(g) <= TASK_WEIGHTS / 2
+    strided && g.c_in >= 32 && g.c_in * max_depth(g, &phases(g)) <= TASK_WEIGHTS / 2
 }
 
-/// The deepest phase GEMM: output-gradient channels times the taps of the phase that has the
-/// most.
-fn max_phase_k(g: &ConvGeom) -> usize {
-    phases(g)
+/// The deepest of the phases' GEMMs.
+fn max_depth(g: &ConvGeom, phases: &[Phase]) -> usize {
+    phases
         .iter()
-        .map(|(_, _, ty, tx)| g.c_out * ty.taps.len() * tx.taps.len())
+        .map(|(_, _, ty, tx)| depth(g, ty, tx))
         .max()
         .unwrap_or(0)
 }
@@ -176,14 +183,12 @@ pub fn backward_data(dy: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
         .iter()
         .map(|(_, _, ty, tx)| phase_weights(w, g, ty, tx))
         .collect();
-    let k_max = max_phase_k(g);
+    let k_max = max_depth(g, &phases);
     // Every pixel belongs to one phase; a phase no tap reaches is zero.
     let mut dx = vec![0.0f32; g.batch * g.c_in * g.in_plane()];
     in_tasks(dy, g, &phases, &weights, k_max, &mut dx);
     dx
 }
-
-type Phase = (usize, usize, AxisPhase, AxisPhase);
 
 /// Tasks of one phase of a few rows of one image, each with its own L2-sized im2col block and
 /// a single-threaded GEMM: the tasks write disjoint pixels.
@@ -210,7 +215,7 @@ fn in_tasks(
     tasks.into_par_iter().for_each(|(b, m0, p)| {
         let ((py, px, ty, tx), wp) = (&phases[p], &weights[p]);
         let m1 = (m0 + rows).min(ty.count);
-        let k = g.c_out * ty.taps.len() * tx.taps.len();
+        let k = depth(g, ty, tx);
         if m1 <= m0 || k == 0 || tx.count == 0 {
             return;
         }
@@ -277,7 +282,8 @@ mod tests {
         // Too few input channels, or no stride.
         assert!(!applies(&g([1, 3, 128, 128], [64, 3, 4, 4], 2)));
         assert!(!applies(&g([1, 256, 16, 16], [512, 256, 4, 4], 1)));
-        let rows = |g: &ConvGeom| TASK_COL / (max_phase_k(g) * g.in_w.div_ceil(g.stride[1]));
+        let rows =
+            |g: &ConvGeom| TASK_COL / (max_depth(g, &phases(g)) * g.in_w.div_ceil(g.stride[1]));
         let many = g([1, 64, 130, 129], [128, 64, 3, 3], 2);
         assert!(
             many.in_h.div_ceil(2) > 9 * rows(&many),

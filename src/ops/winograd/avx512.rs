@@ -280,20 +280,20 @@ pub unsafe fn weight_kernels<const TURNED: bool>(kernels: Kernels, u: &mut [f32]
         "kernels outside the weights"
     );
     // Lane j reads kernel i0 + j: indices up to 15 strides.
-    let stride = i32::try_from(stride)
+    let step = i32::try_from(stride)
         .ok()
         .filter(|s| s.checked_mul(16).is_some())
         .expect("kernel stride fits a gather index");
     let index = _mm512_mullo_epi32(
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        _mm512_set1_epi32(stride),
+        _mm512_set1_epi32(step),
     );
     for i0 in (0..ins).step_by(16) {
         let mask = kernel_mask(ins, i0);
         // SAFETY: the gathers read w[first + i·stride + k] for the unmasked kernels i < ins
         // (inside w, checked above); the stores write u[ξ·ins + i0 ..], masked to i < ins.
         unsafe {
-            let base = w.as_ptr().add(first + i0 * stride as usize);
+            let base = w.as_ptr().add(first + i0 * stride);
             let mut g = [_mm512_setzero_ps(); 9];
             for (k, g) in g.iter_mut().enumerate() {
                 *g = _mm512_mask_i32gather_ps::<4>(_mm512_setzero_ps(), mask, index, base.add(k));

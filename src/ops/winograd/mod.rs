@@ -609,21 +609,7 @@ fn convolve(
 
 /// `y = conv(x, w) + bias` for a geometry [`applies`] accepts.
 pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f32> {
-    forward_keeping_input(x, w, bias, g, false).0
-}
-
-/// [`forward`], also returning (with `keep`) the transformed input for
-/// [`backward_weight_transformed`], which then need not transform `x` again; `None` when the
-/// image was too large to transform at once.
-pub(crate) fn forward_keeping_input(
-    x: &[f32],
-    w: &[f32],
-    bias: Option<&[f32]>,
-    g: &ConvGeom,
-    keep: bool,
-) -> (Vec<f32>, Option<Scratch>) {
-    let u = forward_weights(w, g);
-    forward_with_weights(x, &u, bias, g, keep)
+    forward_with_weights(x, &forward_weights(w, g), bias, g, false).0
 }
 
 /// The transformed weights [`forward_with_weights`] takes: `U[c_out][ξ][c_in]`.
@@ -633,7 +619,9 @@ pub(crate) fn forward_weights(w: &[f32], g: &ConvGeom) -> Scratch {
     transform_weights(g.c_out, g.c_in, false, w, [9 * ins, 9])
 }
 
-/// [`forward_keeping_input`] with the weights already transformed by [`forward_weights`].
+/// [`forward`] with the weights already transformed by [`forward_weights`], also returning
+/// (with `keep`) the transformed input for [`backward_weight_transformed`], which then need
+/// not transform `x` again; `None` when the image was too large to transform at once.
 pub(crate) fn forward_with_weights(
     x: &[f32],
     u: &[f32],
@@ -782,7 +770,7 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
     backward_weight_in_chunks(Input::Values(x), dy, g, V_CAP)
 }
 
-/// [`backward_weight`] from the transformed input [`forward_keeping_input`] kept.
+/// [`backward_weight`] from the transformed input [`forward_with_weights`] kept.
 pub fn backward_weight_transformed(v: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
     backward_weight_in_chunks(Input::Transformed(v), dy, g, V_CAP)
 }
@@ -1054,7 +1042,8 @@ mod tests {
             };
             let (x, w, bias, dy) = assert_matches_im2col(s, &g, 10 * s as u64, maps, [tol, tol_w]);
             // The forward's kept transformed input gives the same output and weight gradient.
-            let (y, kept) = forward_keeping_input(&x, &w, Some(&bias), &g, true);
+            let (y, kept) =
+                forward_with_weights(&x, &forward_weights(&w, &g), Some(&bias), &g, true);
             assert_eq!(y, forward(&x, &w, Some(&bias), &g), "shape {s}");
             let v = kept.expect("small images are transformed whole");
             assert_eq!(
