@@ -63,3 +63,53 @@ fn conv_reports_every_kernel() {
         }
     }
 }
+
+/// `--profile` prints, on stderr, each kernel's time per iteration under the algorithms the
+/// step ran, beside the step's phases; stdout stays the one JSON line.
+#[test]
+fn profile_breaks_the_iteration_down_by_kernel() {
+    let out = cyclegan(&[
+        "bench",
+        "--what",
+        "train",
+        "--size",
+        "16",
+        "--ngf",
+        "4",
+        "--ndf",
+        "4",
+        "--n-blocks",
+        "1",
+        "--iters",
+        "2",
+        "--json",
+        "--profile",
+    ]);
+    assert_success(&out);
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8 output");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(stdout.trim()).is_ok(),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8(out.stderr).expect("UTF-8 output");
+    assert!(
+        stderr.contains("profile of the training iteration over 2 iterations"),
+        "{stderr}"
+    );
+    for name in [
+        "step: generators forward",
+        "step: generators backward",
+        "winograd forward · ",
+        "winograd · products",
+        "instance norm forward",
+        "adam",
+    ] {
+        assert!(stderr.contains(name), "no {name:?} in\n{stderr}");
+    }
+    // The residual block's 3×3 convolutions (4·ngf channels on 16/4 = 4-pixel maps) at
+    // batch 2: G_A on real_A and real_B, stacked.
+    assert!(
+        stderr.contains("winograd forward · 16→16 3×3/1 4×4 b2"),
+        "{stderr}"
+    );
+}
