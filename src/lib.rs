@@ -15,4 +15,6 @@ pub mod inference;
 pub mod model;
 pub mod ops;
 pub mod tensors;
+#[cfg(test)]
+mod testdata;
 pub mod train;

@@ -78,11 +78,7 @@ pub fn read_state_dict(
 mod tests {
     use super::*;
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/pytorch/");
-
-    fn fixture(name: &str) -> std::path::PathBuf {
-        Path::new(FIXTURES).join(name)
-    }
+    use crate::testdata::pytorch_fixture as fixture;
 
     #[test]
     fn sniffs_the_fixtures_by_content() {

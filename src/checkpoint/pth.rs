@@ -523,14 +523,14 @@ mod tests {
     use zip::write::SimpleFileOptions;
     use zip::{CompressionMethod, ZipWriter};
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/pytorch/");
+    use crate::testdata::pytorch_fixture;
 
     fn fixture(name: &str) -> Vec<u8> {
-        std::fs::read(format!("{FIXTURES}{name}")).unwrap()
+        std::fs::read(pytorch_fixture(name)).unwrap()
     }
 
     fn read_fixture(name: &str) -> StateDict {
-        read_pth(Path::new(&format!("{FIXTURES}{name}"))).unwrap()
+        read_pth(&pytorch_fixture(name)).unwrap()
     }
 
     fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
@@ -624,7 +624,7 @@ mod tests {
     #[test]
     fn every_fixture_parses_into_finite_tensors_of_matching_size() {
         let mut count = 0;
-        for entry in std::fs::read_dir(FIXTURES).unwrap() {
+        for entry in std::fs::read_dir(pytorch_fixture("")).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
             if !name.ends_with(".pth") {
                 continue;

@@ -191,10 +191,10 @@ mod tests {
     use super::*;
     use safetensors::tensor::TensorView;
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/pytorch/");
+    use crate::testdata::pytorch_fixture;
 
     fn read_fixture(name: &str) -> (StateDict, BTreeMap<String, String>) {
-        read_safetensors(&Path::new(FIXTURES).join(name)).unwrap()
+        read_safetensors(&pytorch_fixture(name)).unwrap()
     }
 
     #[test]
@@ -364,8 +364,7 @@ mod tests {
 
     #[test]
     fn damaged_files_are_errors() {
-        let bytes =
-            fs::read(Path::new(FIXTURES).join("resnet_official_tiny.io.safetensors")).unwrap();
+        let bytes = fs::read(pytorch_fixture("resnet_official_tiny.io.safetensors")).unwrap();
         for cut in [0, 4, 8, 9, 50, bytes.len() / 2, bytes.len() - 1] {
             assert!(
                 read_safetensors_bytes(&bytes[..cut], "cut.safetensors").is_err(),
@@ -377,8 +376,7 @@ mod tests {
         let mut garbled = bytes.clone();
         garbled[20] = b'#';
         assert!(read_safetensors_bytes(&garbled, "x").is_err());
-        let missing =
-            read_safetensors(&Path::new(FIXTURES).join("no-such.safetensors")).unwrap_err();
+        let missing = read_safetensors(&pytorch_fixture("no-such.safetensors")).unwrap_err();
         assert!(matches!(missing, CheckpointError::NotFound { .. }));
     }
 

@@ -509,7 +509,7 @@ mod tests {
 
     #[test]
     fn real_maps_data() {
-        let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/maps"));
+        let root = crate::testdata::repo("samples/maps");
         let ds = UnalignedDataset::new(&DatasetOptions::new(&root)).unwrap();
         assert!(ds.paths_a().windows(2).all(|w| w[0] < w[1]));
         let it = ds

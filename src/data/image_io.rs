@@ -286,11 +286,10 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
-    fn shared(rel: &str) -> PathBuf {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/")).join(rel)
-    }
+    use crate::testdata::{pytorch_fixture, repo};
+
     fn pillow(rel: &str) -> PathBuf {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/pillow/")).join(rel)
+        repo("tests/fixtures/pillow").join(rel)
     }
 
     /// The `input` tensor of a PyTorch fixture, as f32 NCHW.
@@ -309,7 +308,7 @@ mod tests {
 
     #[test]
     fn pytorch_fixture_inputs_load_bit_exact() {
-        let dir = shared("fixtures/pytorch");
+        let dir = pytorch_fixture("");
         let mut cases: Vec<(PathBuf, PathBuf, &str)> = [
             "patchgan_official_tiny",
             "resnet_official_tiny",

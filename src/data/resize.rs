@@ -243,7 +243,7 @@ mod tests {
 
     #[test]
     fn matches_pillow_exactly() {
-        let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/pillow"));
+        let dir = crate::testdata::repo("tests/fixtures/pillow");
         let names = [
             "resize_up",
             "resize_down",

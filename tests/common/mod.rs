@@ -10,13 +10,13 @@ use clap::ValueEnum;
 use cyclegan::checkpoint::{StateDict, safetensors_io::read_safetensors};
 use cyclegan::device::DeviceKind;
 
-/// `../shared/fixtures/pytorch/<name>`: tensors made by real PyTorch (see its README).
+/// `tests/fixtures/pytorch/<name>`: tensors made by real PyTorch (see its README).
 /// `CYCLEGAN_FIXTURES` names another folder, for test binaries run on another machine (a GPU's).
 pub fn fixture(name: &str) -> PathBuf {
     match std::env::var_os("CYCLEGAN_FIXTURES") {
         Some(dir) => PathBuf::from(dir).join(name),
         None => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/fixtures/pytorch")
+            .join("tests/fixtures/pytorch")
             .join(name),
     }
 }
@@ -34,10 +34,11 @@ pub fn test_device() -> Device {
         .unwrap_or_else(|e| panic!("CYCLEGAN_TEST_DEVICE={name}: {e}"))
 }
 
-/// `../shared/data/maps/<sub>`: real aerial photo ↔ map images.
+/// `samples/maps/<sub>`: real aerial photo ↔ map thumbnails (128×128) that the repository
+/// ships; 8 + 8 training images and 4 test pairs.
 pub fn maps(sub: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/maps")
+        .join("samples/maps")
         .join(sub)
 }
 
@@ -102,7 +103,7 @@ pub fn png_pixels(path: &Path) -> (u32, u32, Vec<u8>) {
 pub fn copy_images(split: &str, dir: &Path, n: usize) -> Vec<PathBuf> {
     std::fs::create_dir_all(dir).expect("create folder");
     let mut names: Vec<_> = std::fs::read_dir(maps(split))
-        .expect("../shared/data/maps")
+        .expect("samples/maps")
         .map(|e| e.expect("entry").file_name())
         .collect();
     names.sort();
