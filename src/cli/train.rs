@@ -376,12 +376,19 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = Arc::clone(&stop);
-        // A second Ctrl-C while saving still waits for the save: the flag only asks to stop.
-        let _ = ctrlc::set_handler(move || {
+        // Ctrl-C, SIGTERM (`kill`, `docker stop`, job schedulers) and SIGHUP (a closed
+        // terminal) all ask to stop; a second one while saving still waits for the save, since
+        // the flag only asks.
+        let installed = ctrlc::set_handler(move || {
             if !stop.swap(true, Ordering::SeqCst) {
                 eprintln!("\ninterrupted: saving and stopping after this iteration");
             }
         });
+        match installed {
+            // A process that calls this twice keeps its first handler (the binary calls it once).
+            Ok(()) | Err(ctrlc::Error::MultipleHandlers) => {}
+            Err(e) => anyhow::bail!("installing the handler for Ctrl-C, SIGTERM and SIGHUP: {e}"),
+        }
     }
     let summary = train(&config, &device, &stop)?;
     let p = summary.position;

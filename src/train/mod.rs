@@ -127,6 +127,15 @@ pub enum TrainError {
     },
     #[error("--continue-train: no {} in {}; start without --continue-train", state::STATE_FILE, .0.display())]
     NothingToResume(PathBuf),
+    #[error(
+        "{cause}; {kept} in {dir}: free some space and resume with --continue-train",
+        dir = .dir.display()
+    )]
+    EpochSave {
+        cause: Box<CheckpointError>,
+        kept: String,
+        dir: PathBuf,
+    },
     #[error("--init-from {dir}: no {file}.safetensors or {file}.pth")]
     InitMissing { dir: PathBuf, file: String },
 }
@@ -257,7 +266,25 @@ pub fn train(
                     "saving the model at the end of epoch {epoch}, iters {}",
                     position.total_iters
                 ));
-                save_epoch(&dir, config, &mut nets, epoch)?;
+                if let Err(cause) = save_epoch(&dir, config, &mut nets, epoch) {
+                    // A full disk most often: the small resume file may still fit, and with it
+                    // nothing is lost (a resume at this position retries the epoch's save).
+                    let kept = match save_latest(&dir, config, &mut nets, &optim, &pools, position)
+                    {
+                        Ok(()) => format!(
+                            "the latest model and training state (epoch {epoch} done, iteration {}) were saved",
+                            position.steps
+                        ),
+                        Err(e) => format!(
+                            "saving the latest model failed too ({e}); the last complete save is kept"
+                        ),
+                    };
+                    return Err(TrainError::EpochSave {
+                        cause: Box::new(cause),
+                        kept,
+                        dir: dir.clone(),
+                    });
+                }
             }
             position.epoch += 1;
             position.next_batch = 0;
