@@ -14,7 +14,7 @@
 //! - CLI misuse exits 2 with one `error:` line that names the fix (crops too small for the
 //!   networks included: they used to panic inside a layer).
 //!
-//! Everything runs the built binary on small copies of `../shared/data/maps` (copies live in
+//! Everything runs the built binary on small copies of `samples/maps` (copies live in
 //! temporary folders only) with small networks, so the file takes seconds per test.
 
 mod common;
@@ -151,11 +151,11 @@ fn salt_a(dir: &Path) -> Salted {
         // Made by PIL: a real CMYK (Adobe) JPEG, and a 4-bit palette PNG of 6×4 pixels.
         (
             "05_cmyk.jpg",
-            std::fs::read(common_repo("fixtures/pillow/conv_cmyk.jpg")).expect("fixture"),
+            std::fs::read(common_repo("tests/fixtures/pillow/conv_cmyk.jpg")).expect("fixture"),
         ),
         (
             "05_palette.png",
-            std::fs::read(common_repo("fixtures/pillow/conv_palette.png")).expect("fixture"),
+            std::fs::read(common_repo("tests/fixtures/pillow/conv_palette.png")).expect("fixture"),
         ),
         (
             "05_rgb16.png",
@@ -555,6 +555,113 @@ fn continuing_a_finished_run_changes_nothing() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 3. SIGTERM and SIGHUP stop a run as Ctrl-C does; a failed epoch save keeps the latest state.
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn sigterm_and_sighup_save_then_exit_and_the_run_resumes_exactly() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data = tiny_dataset(tmp.path(), 4);
+    let checkpoints = tmp.path().join("checkpoints");
+    // Long enough that a signal sent right after the first save lands mid-run; the default
+    // --save-latest-freq never saves within it, so only the signal's save can record progress.
+    let steps = "30";
+    let common_flags = ["--max-steps", steps, "--seed", "5", "-q"];
+    assert_success(&run(&train_args(
+        &data,
+        &checkpoints,
+        "whole",
+        &common_flags,
+    )));
+
+    for (name, signal) in [("term", libc::SIGTERM), ("hup", libc::SIGHUP)] {
+        let dir = checkpoints.join(name);
+        let mut child = spawn(&train_args(&data, &checkpoints, name, &common_flags));
+        wait_for(
+            &dir.join("latest_net_D_B.safetensors"),
+            &mut child,
+            Duration::from_secs(120),
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "{name}: the run ended before the signal"
+        );
+        let pid = libc::pid_t::try_from(child.id()).expect("pid");
+        // SAFETY: kill(2) with a live child's pid and a valid signal number touches no memory.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "{name}: kill");
+        let out = child.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name}: {:?}\n{err}", out.status);
+        assert!(err.contains("interrupted: saving"), "{name}: {err}");
+        let saved = saved_steps(&dir.join("train_state.safetensors"));
+        assert!(
+            (1..30).contains(&saved),
+            "{name}: the state saved on the signal is at step {saved}"
+        );
+        assert_no_temporaries(&dir);
+
+        let mut again = common_flags.to_vec();
+        again.push("--continue-train");
+        assert_success(&run(&train_args(&data, &checkpoints, name, &again)));
+        for net in NETS {
+            let file = format!("latest_net_{net}.safetensors");
+            assert_same_tensors(&checkpoints.join("whole").join(&file), &dir.join(&file));
+        }
+    }
+}
+
+#[test]
+fn a_failed_epoch_save_still_saves_the_latest_state_and_says_so() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data = tiny_dataset(tmp.path(), 2);
+    let checkpoints = tmp.path().join("checkpoints");
+    let flags = [
+        "--n-epochs",
+        "1",
+        "--n-epochs-decay",
+        "1",
+        "--save-epoch-freq",
+        "1",
+        "--seed",
+        "5",
+        "-q",
+    ];
+    assert_success(&run(&train_args(&data, &checkpoints, "whole", &flags)));
+
+    // A folder where epoch 1's G_A file goes makes that one write fail, as a full disk would,
+    // while the other files can still be written.
+    let dir = checkpoints.join("blocked");
+    let blocker = dir.join("1_net_G_A.safetensors");
+    std::fs::create_dir_all(blocker.join("x")).expect("mkdir");
+    let out = run(&train_args(&data, &checkpoints, "blocked", &flags));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("1_net_G_A.safetensors"), "{err}");
+    assert!(
+        err.contains("the latest model and training state (epoch 1 done, iteration 2) were saved"),
+        "{err}"
+    );
+    assert!(err.contains("--continue-train"), "{err}");
+    assert_eq!(saved_steps(&dir.join("train_state.safetensors")), 2);
+
+    // With the space back, the resume writes epoch 1's files and ends as the whole run did.
+    std::fs::remove_dir_all(&blocker).expect("rm");
+    let mut again = flags.to_vec();
+    again.push("--continue-train");
+    assert_success(&run(&train_args(&data, &checkpoints, "blocked", &again)));
+    assert!(blocker.is_file());
+    for net in NETS {
+        for file in [
+            format!("latest_net_{net}.safetensors"),
+            format!("1_net_{net}.safetensors"),
+        ] {
+            assert_same_tensors(&checkpoints.join("whole").join(&file), &dir.join(&file));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // 4. NaN / Inf.
 // ---------------------------------------------------------------------------------------------
 
@@ -827,4 +934,30 @@ fn preprocess_none_refuses_images_too_small_for_the_networks() {
         &["tiny.png", "at least"],
         "image too small for --preprocess none",
     );
+}
+
+/// `cyclegan info x | head -3`: a reader that goes away ends the command quietly, with no
+/// panic or backtrace (Rust ignores SIGPIPE, so a plain `println!` panics there).
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let mut fds = [0; 2];
+    // SAFETY: pipe(2) writes two descriptors into the two-element array it is given.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    // SAFETY: both descriptors were just opened by pipe(2) and are owned nowhere else.
+    let (read, write) = unsafe {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]))
+    };
+    // The read end is closed before the command starts, so its first write fails for sure.
+    drop(read);
+    let fixture = common::fixture("resnet_official_tiny.pth");
+    let out = Command::new(env!("CARGO_BIN_EXE_cyclegan"))
+        .args(["info", "--keys", &s(&fixture)])
+        .env("RUST_BACKTRACE", "1")
+        .stdout(Stdio::from(write))
+        .stderr(Stdio::piped())
+        .output()
+        .expect("cyclegan runs");
+    assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
+    assert_eq!(stderr(&out), "", "nothing on stderr");
 }

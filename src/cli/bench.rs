@@ -8,7 +8,7 @@ use std::time::Instant;
 use burn::tensor::{Distribution, Tensor};
 use clap::{Args, ValueEnum};
 
-use super::{DeviceArgs, UsageError};
+use super::{DeviceArgs, UsageError, stdout};
 use crate::data::{DatasetOptions, Loader, LoaderConfig, UnalignedDataset, measure_throughput};
 use crate::model::loss::GanMode;
 use crate::model::{DiscriminatorConfig, GeneratorConfig, InitType, Mode, ResnetGeneratorConfig};
@@ -169,7 +169,7 @@ fn conv_kernels(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         let t = median_time(args.iters, &run);
         out.insert(format!("{name}_gflops"), (gflops / t).into());
     }
-    print_json(serde_json::Value::Object(out), args.json);
+    print_json(serde_json::Value::Object(out), args.json)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -202,7 +202,7 @@ fn loader(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         "images": t.images,
         "images_per_s": t.images_per_second(),
     });
-    println!("{json}");
+    stdout::print(&format!("{json}\n"))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -293,16 +293,19 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     if let Some(rss) = peak_rss_mib() {
         out.insert("peak_rss_mib".into(), rss.into());
     }
-    print_json(serde_json::Value::Object(out), args.json);
+    print_json(serde_json::Value::Object(out), args.json)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_json(json: serde_json::Value, as_json: bool) {
-    if as_json {
-        println!("{json}");
+fn print_json(json: serde_json::Value, as_json: bool) -> anyhow::Result<()> {
+    let text = if as_json {
+        format!("{json}\n")
     } else {
-        for (k, v) in json.as_object().into_iter().flatten() {
-            println!("{k:>14}  {v}");
-        }
-    }
+        json.as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k:>14}  {v}\n"))
+            .collect()
+    };
+    stdout::print(&text)
 }

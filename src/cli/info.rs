@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use super::stdout;
 use crate::checkpoint;
 
 #[derive(Debug, Args)]
@@ -19,21 +20,25 @@ pub struct InfoArgs {
 pub fn run(args: &InfoArgs) -> anyhow::Result<ExitCode> {
     let loaded = checkpoint::load(&args.checkpoint)?;
     let params: usize = loaded.state_dict.values().map(|t| t.data.len()).sum();
-    println!("file:         {}", args.checkpoint.display());
-    println!("format:       {}", loaded.format);
-    println!("architecture: {}", loaded.config.describe());
-    println!("parameters:   {params} ({:.3} M)", params as f64 / 1e6);
-    println!("tensors:      {}", loaded.state_dict.len());
+    let mut text = format!(
+        "file:         {}\nformat:       {}\narchitecture: {}\nparameters:   {params} ({:.3} M)\ntensors:      {}\n",
+        args.checkpoint.display(),
+        loaded.format,
+        loaded.config.describe(),
+        params as f64 / 1e6,
+        loaded.state_dict.len()
+    );
     if !loaded.dropped.is_empty() {
-        println!(
-            "dropped:      {} stale key(s) the network does not use, as upstream's loader does",
+        text += &format!(
+            "dropped:      {} stale key(s) the network does not use, as upstream's loader does\n",
             loaded.dropped.len()
         );
     }
     if args.keys {
         for (key, t) in &loaded.state_dict {
-            println!("  {key} {:?}", t.shape);
+            text += &format!("  {key} {:?}\n", t.shape);
         }
     }
+    stdout::print(&text)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod convert;
 pub mod download;
 pub mod info;
+pub mod stdout;
 pub mod test;
 pub mod train;
 pub mod translate;
@@ -82,6 +83,7 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(e) if e.is::<stdout::StdoutClosed>() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
