@@ -117,7 +117,8 @@ fn median_time_profiled(args: &BenchArgs, what: &str, mut f: impl FnMut()) -> f6
 /// Throughput of the CPU convolution kernels, in direct-convolution GFLOP/s (so that the
 /// algorithms compare on the same work).
 fn conv_kernels(args: &BenchArgs) -> anyhow::Result<ExitCode> {
-    use crate::ops::gemm_conv::{self, ConvGeom};
+    use crate::ops::gemm_conv;
+    use crate::ops::geom::ConvGeom;
     use crate::ops::winograd;
     crate::device::set_threads(args.device.threads)?;
     crate::device::keep_freed_memory();

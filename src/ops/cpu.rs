@@ -4,7 +4,8 @@
 //! kernels), im2col + GEMM for every other, whose input gradient runs as one stride-1
 //! convolution per phase of the input.
 
-use super::gemm_conv::{self, ConvGeom};
+use super::gemm_conv;
+use super::geom::ConvGeom;
 use super::profile::timed;
 use super::{direct, phases, winograd};
 

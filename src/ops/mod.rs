@@ -9,12 +9,15 @@ mod adam;
 pub mod cpu;
 pub mod direct;
 mod flex;
+mod gemm;
 pub mod gemm_conv;
+pub mod geom;
 pub mod norm;
 pub mod pad;
 mod phases;
 pub mod profile;
 mod scratch;
+mod send_ptr;
 pub mod shared;
 mod simd;
 mod sum;
@@ -30,7 +33,7 @@ use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 
 pub use adam::AdamScalars;
 use flex::Direction;
-use gemm_conv::ConvGeom;
+use geom::ConvGeom;
 pub use norm::Activation;
 
 /// The operands of a convolution: input, weight and optional bias.

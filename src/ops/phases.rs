@@ -11,8 +11,11 @@
 
 use rayon::prelude::*;
 
-use super::gemm_conv::{ConvGeom, SendPtr, TASK_COL, TASK_WEIGHTS, gemm_on};
+use super::gemm::gemm_on;
+use super::gemm_conv::{TASK_COL, TASK_WEIGHTS};
+use super::geom::ConvGeom;
 use super::scratch;
+use super::send_ptr::SendPtr;
 use super::simd;
 
 /// The taps of one kernel axis that reach the input positions `s·m + phase`: tap `kk` reads

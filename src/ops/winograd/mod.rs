@@ -21,9 +21,11 @@
 use super::simd;
 use rayon::prelude::*;
 
-use super::gemm_conv::{ConvGeom, SendPtr, gemm_on};
+use super::gemm::gemm_on;
+use super::geom::ConvGeom;
 use super::profile::timed;
 use super::scratch::{self, Scratch};
+use super::send_ptr::SendPtr;
 
 /// Output tile side.
 const M: usize = 4;
