@@ -203,7 +203,7 @@ fn transform_input_on(
         .enumerate()
         .for_each(|(c, v_c)| {
             #[cfg(target_arch = "x86_64")]
-            if path == Path::Avx512 {
+            if let Path::Avx512(_detected) = path {
                 for (b, r0, r1, local) in tiles.segments(chunk) {
                     let plane = &x[(b * g.c_in + c) * g.in_plane()..][..g.in_plane()];
                     let left = g.pad[1];
@@ -224,8 +224,8 @@ fn transform_input_on(
                             }
                         });
                         let dst = &mut v_c[local + part * cols..];
-                        // SAFETY: AVX-512 is present (Path::best); the lengths are checked
-                        // inside.
+                        // SAFETY: `_detected` proves the CPU has AVX-512F and VL; the
+                        // kernel asserts the lengths its accesses need.
                         unsafe { avx512::input_tiles(rows, dst, n_chunk, cols) };
                     }
                 }
@@ -287,18 +287,21 @@ fn transform_input_on(
 /// Which code runs the tile transforms: the AVX-512 kernels, which keep each group of tiles
 /// in registers from gather to store, where the CPU has them; elsewhere (and in tests, to
 /// compare) the portable gather, `combine` passes and scatter, which give the same floats.
+///
+/// The AVX-512 variant holds the token only runtime feature detection makes, so a
+/// `transform_*_on` handed it may run the AVX-512 kernels without trusting its caller.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Path {
     Portable,
     #[cfg(target_arch = "x86_64")]
-    Avx512,
+    Avx512(simd::Avx512),
 }
 
 impl Path {
     fn best() -> Self {
         #[cfg(target_arch = "x86_64")]
-        if simd::has_avx512() {
-            return Path::Avx512;
+        if let Some(avx) = simd::Avx512::detect() {
+            return Path::Avx512(avx);
         }
         Path::Portable
     }
@@ -321,8 +324,9 @@ fn gather_tiles<const K: usize>(padded: &[f32], dst: &mut [f32], stride: usize, 
     const { assert!(K <= ALPHA) };
     assert!(padded.len() >= padded_len(cols) && dst.len() >= (K - 1) * stride + cols);
     #[cfg(target_arch = "x86_64")]
-    if simd::has_avx512() {
-        // SAFETY: AVX-512 is present; the lengths were checked above.
+    if let Some(_detected) = simd::Avx512::detect() {
+        // SAFETY: `_detected` proves the CPU has AVX-512F and VL; the assert above checked
+        // the lengths the kernel's safety section asks for, and K ≤ α holds at compile time.
         unsafe { avx512::tiles::<K>(padded, dst, stride, cols) };
         return;
     }
@@ -352,8 +356,9 @@ mod avx512;
 fn scatter_tiles(src: &[f32], stride: usize, cols: usize, dst: &mut [f32], bias: f32) {
     assert!(src.len() >= (M - 1) * stride + cols && dst.len() <= cols * M);
     #[cfg(target_arch = "x86_64")]
-    if simd::has_avx512() {
-        // SAFETY: AVX-512 is present; the lengths were checked above.
+    if let Some(_detected) = simd::Avx512::detect() {
+        // SAFETY: `_detected` proves the CPU has AVX-512F and VL; the assert above checked
+        // the lengths the kernel's safety section asks for.
         unsafe { avx512::scatter(src, stride, cols, dst, bias) };
         return;
     }
@@ -403,15 +408,15 @@ fn transform_weights_on(
                 #[inline(always)]
                 || {
                     #[cfg(target_arch = "x86_64")]
-                    if path == Path::Avx512 {
+                    if let Path::Avx512(_detected) = path {
                         let kernels = avx512::Kernels {
                             w,
                             first: o * strides[0],
                             stride: strides[1],
                             count: ins,
                         };
-                        // SAFETY: AVX-512 is present (Path::best); the lengths are checked
-                        // inside.
+                        // SAFETY: `_detected` proves the CPU has AVX-512F and VL; the
+                        // kernel asserts the lengths its accesses need.
                         unsafe {
                             if turned {
                                 avx512::weight_kernels::<true>(kernels, u_o);
@@ -525,7 +530,7 @@ fn transform_output_on(
         .enumerate()
         .for_each(|(bc, y_plane)| {
             #[cfg(target_arch = "x86_64")]
-            if path == Path::Avx512 {
+            if let Path::Avx512(_detected) = path {
                 let (b, o) = (bc / g.c_out, bc % g.c_out);
                 let Some(&(_, r0, r1, local)) = segments.iter().find(|s| s.0 == b) else {
                     return;
@@ -541,8 +546,8 @@ fn transform_output_on(
                     let mut rows: [&mut [f32]; M] =
                         std::array::from_fn(|_| band_rows.next().unwrap_or_default());
                     let m_t = &m_o[local + part * cols..];
-                    // SAFETY: AVX-512 is present (Path::best); the lengths are checked
-                    // inside.
+                    // SAFETY: `_detected` proves the CPU has AVX-512F and VL; the
+                    // kernel asserts the lengths its accesses need.
                     unsafe { avx512::output_tiles(m_t, n_chunk, cols, &mut rows, bias) };
                 }
                 return;
@@ -696,7 +701,7 @@ fn transform_output_grad_on(
         .enumerate()
         .for_each(|(o, dm_o)| {
             #[cfg(target_arch = "x86_64")]
-            if path == Path::Avx512 {
+            if let Path::Avx512(_detected) = path {
                 for (b, r0, r1, local) in tiles.segments(chunk) {
                     let plane = &dy[(b * g.c_out + o) * g.out_plane()..][..g.out_plane()];
                     for (ty, part) in (r0..r1).zip(0..) {
@@ -715,8 +720,8 @@ fn transform_output_grad_on(
                             }
                         });
                         let dst = &mut dm_o[local + part * cols..];
-                        // SAFETY: AVX-512 is present (Path::best); the lengths are checked
-                        // inside.
+                        // SAFETY: `_detected` proves the CPU has AVX-512F and VL; the
+                        // kernel asserts the lengths its accesses need.
                         unsafe { avx512::output_grad_tiles(rows, dst, n_chunk, cols) };
                     }
                 }
@@ -844,8 +849,9 @@ fn weight_grad_from_transformed(path: Path, du: &[f32], outs: usize, ins: usize)
         .zip(du.par_chunks(FREQS * ins))
         .for_each(|(dw_o, du_o)| {
             #[cfg(target_arch = "x86_64")]
-            if path == Path::Avx512 {
-                // SAFETY: AVX-512 is present (Path::best); the lengths are checked inside.
+            if let Path::Avx512(_detected) = path {
+                // SAFETY: `_detected` proves the CPU has AVX-512F; the kernel asserts
+                // the lengths its accesses need.
                 unsafe { avx512::weight_grad_kernels(du_o, ins, dw_o) };
                 return;
             }
@@ -957,9 +963,9 @@ mod tests {
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn avx512_transforms_equal_the_portable_passes() {
-        if Path::best() != Path::Avx512 {
+        let Some(avx) = simd::Avx512::detect() else {
             return;
-        }
+        };
         let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
         for (case, (batch, h, w, pad)) in
             [(2, 7, 5, 1), (1, 13, 30, 0), (3, 9, 76, 2), (2, 4, 64, 1)]
@@ -973,10 +979,10 @@ mod tests {
             // Whole, and from the second tile row on (one image's part, then whole images).
             for chunk in [(0, tiles.total), (tiles.cols, tiles.total)] {
                 let n = chunk.1 - chunk.0;
-                let v = transform_input_on(Path::Avx512, &x, &g, &tiles, chunk);
+                let v = transform_input_on(Path::Avx512(avx), &x, &g, &tiles, chunk);
                 let v_ref = transform_input_on(Path::Portable, &x, &g, &tiles, chunk);
                 assert!(same(&v, &v_ref), "input, case {case}, chunk {chunk:?}");
-                let dm = transform_output_grad_on(Path::Avx512, &dy, &g, &tiles, chunk);
+                let dm = transform_output_grad_on(Path::Avx512(avx), &dy, &g, &tiles, chunk);
                 let dm_ref = transform_output_grad_on(Path::Portable, &dy, &g, &tiles, chunk);
                 assert!(
                     same(&dm, &dm_ref),
@@ -986,7 +992,15 @@ mod tests {
                 let bias = [0.5, -0.25];
                 let mut y = vec![f32::NAN; batch * 2 * g.out_plane()];
                 let mut y_ref = y.clone();
-                transform_output_on(Path::Avx512, &m, &g, &tiles, chunk, Some(&bias), &mut y);
+                transform_output_on(
+                    Path::Avx512(avx),
+                    &m,
+                    &g,
+                    &tiles,
+                    chunk,
+                    Some(&bias),
+                    &mut y,
+                );
                 transform_output_on(
                     Path::Portable,
                     &m,
@@ -1007,9 +1021,9 @@ mod tests {
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn avx512_weight_transforms_equal_the_portable_passes() {
-        if Path::best() != Path::Avx512 {
+        let Some(avx) = simd::Avx512::detect() else {
             return;
-        }
+        };
         let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
         for ins in [1, 3, 16, 21, 40] {
             let outs = 3;
@@ -1017,12 +1031,12 @@ mod tests {
             for (turned, strides) in [(false, [9 * ins, 9]), (true, [9, 9 * ins])] {
                 // Turned: U's rows are the convolution's inputs, read across its outputs.
                 let (o, i) = if turned { (ins, outs) } else { (outs, ins) };
-                let u = transform_weights_on(Path::Avx512, o, i, turned, &w, strides);
+                let u = transform_weights_on(Path::Avx512(avx), o, i, turned, &w, strides);
                 let u_ref = transform_weights_on(Path::Portable, o, i, turned, &w, strides);
                 assert!(same(&u, &u_ref), "ins {ins}, turned {turned}");
             }
             let du = pseudo_random(outs * FREQS * ins, 7 + ins as u64);
-            let dw = weight_grad_from_transformed(Path::Avx512, &du, outs, ins);
+            let dw = weight_grad_from_transformed(Path::Avx512(avx), &du, outs, ins);
             let dw_ref = weight_grad_from_transformed(Path::Portable, &du, outs, ins);
             assert!(same(&dw, &dw_ref), "weight gradient, ins {ins}");
         }
