@@ -1,5 +1,5 @@
 //! `cyclegan bench`: median generator-forward and training-iteration times on random data with
-//! the default networks, printed like `../shared/reference/bench_pytorch.py` so the two compare
+//! the default networks, printed like `scripts/bench_pytorch.py` so the two compare
 //! line for line (`scripts/bench-vs-pytorch.sh` runs both).
 
 use std::process::ExitCode;

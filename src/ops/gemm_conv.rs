@@ -1,8 +1,9 @@
-//! Convolution on the CPU as im2col + one large GEMM per chunk of output rows, for the forward
-//! pass and both gradients. burn's `flex` convolution tiles the output into 512-pixel GEMMs
-//! and re-lays the input as NHWC on every call; at the official networks' shapes that runs at
-//! ~40 GFLOP/s where the `gemm` crate reaches ~200 on the same cores once its operands are
-//! large, so this module hands it whole feature maps.
+//! Convolution on the CPU as im2col + GEMM, for the forward pass and both gradients: one
+//! large GEMM per chunk of output rows, or, for layers with small weights, independent tasks
+//! of a few rows whose im2col blocks stay in L2. burn's `flex` convolution tiles the output
+//! into 512-pixel GEMMs and re-lays the input as NHWC on every call; at the official
+//! networks' shapes that runs at ~40 GFLOP/s where the `gemm` crate reaches ~200 on the same
+//! cores once its operands are large, so this module hands it whole feature maps.
 //!
 //! All tensors are dense NCHW `f32`; weights are PyTorch's `[c_out, c_in, k_h, k_w]`.
 

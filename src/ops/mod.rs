@@ -1,8 +1,10 @@
-//! The convolutions the networks run, with kernels of our own on the CPU.
+//! The convolutions, instance norms and reflection pads the networks run, and the optimiser's
+//! Adam update, with kernels of our own on the CPU.
 //!
 //! On burn's `flex` CPU backend (f32, with or without autodiff) [`conv2d`] and
-//! [`conv_transpose2d`] run the [`cpu`] kernels, with their own backward pass registered on
-//! burn's autodiff graph. On the GPU backends they are burn's own convolutions, which compile to
+//! [`conv_transpose2d`] run the [`cpu`] kernels, and [`instance_norm`], [`reflection_pad`] and
+//! [`adam_step`] their own one-pass loops; all but Adam register their own backward passes on
+//! burn's autodiff graph. On the GPU backends they are burn's own operations, which compile to
 //! the device's kernels.
 
 mod adam;

@@ -4,8 +4,11 @@
 //!
 //! Each m×m output tile is `Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A` for the (m+2)×(m+2) input tile
 //! `d`; summed over input channels, each of the α² = (m+2)² frequencies is one GEMM
-//! `[c_out, c_in] · [c_in, tiles]`, which needs 9m²/α² as many multiplications as the direct
-//! convolution (2.25× fewer for m = 2).
+//! `[c_out, c_in] · [c_in, tiles]`. Per tile and channel pair that is α² multiplications
+//! where the direct convolution takes 9m²: with the m = 4 used here ([`M`], F(4×4, 3×3)),
+//! 36 against 144, 4× fewer (F(2×2, 3×3) would save 2.25×, 16 against 36). The transforms
+//! add work per tile and channel, not per channel pair, so they weigh little at the
+//! generator's widths.
 //!
 //! * The input gradient of a stride-1 3×3 convolution with padding p is the convolution of the
 //!   output gradient, padded by 2 − p, with the kernels turned 180° and their channel axes
