@@ -270,8 +270,8 @@ pub fn loss_svg(history: &[(u64, [f64; 8])], names: &[&str; 8], colors: &[[u8; 3
         ]
     } else {
         vec![
-            "Each logged value;".into(),
-            format!("smoothed from {} points.", SMOOTH_FROM + 1),
+            "Each logged value, unsmoothed".into(),
+            format!("(averaged from {} points on).", SMOOTH_FROM + 1),
         ]
     };
     for (i, line) in caption.iter().enumerate() {
