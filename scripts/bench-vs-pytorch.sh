@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs `cyclegan bench` and the PyTorch reference (../shared/reference/bench_pytorch.py) in turn on
+# Runs `cyclegan bench` and the PyTorch reference (scripts/bench_pytorch.py) in turn on
 # this machine with the same settings, and prints both JSON lines and the time/memory ratios.
 #
 #   scripts/bench-vs-pytorch.sh [--venv DIR | --python PY] [--device cpu|cuda|wgpu] [--threads T]

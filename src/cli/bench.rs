@@ -1,5 +1,5 @@
 //! `cyclegan bench`: median generator-forward and training-iteration times on random data with
-//! the default networks, printed like `../shared/reference/bench_pytorch.py` so the two compare
+//! the default networks, printed like `scripts/bench_pytorch.py` so the two compare
 //! line for line (`scripts/bench-vs-pytorch.sh` runs both).
 
 use std::process::ExitCode;
@@ -117,7 +117,8 @@ fn median_time_profiled(args: &BenchArgs, what: &str, mut f: impl FnMut()) -> f6
 /// Throughput of the CPU convolution kernels, in direct-convolution GFLOP/s (so that the
 /// algorithms compare on the same work).
 fn conv_kernels(args: &BenchArgs) -> anyhow::Result<ExitCode> {
-    use crate::ops::gemm_conv::{self, ConvGeom};
+    use crate::ops::gemm_conv;
+    use crate::ops::geom::ConvGeom;
     use crate::ops::winograd;
     crate::device::set_threads(args.device.threads)?;
     crate::device::keep_freed_memory();

@@ -1,10 +1,12 @@
 //! The CPU convolution kernels, each map routed to the fastest algorithm for its shape:
 //! Winograd for 3×3 stride-1 convolutions, direct loops for layers with very few output
 //! channels (whose input gradient is the im2col forward of the output gradient with turned
-//! kernels), im2col + GEMM for every other, whose input gradient runs as one stride-1
-//! convolution per phase of the input.
+//! kernels where the padding allows), im2col + GEMM for every other. The input gradient of a
+//! strided layer with enough input channels ([`phases::applies`]) runs as one stride-1
+//! convolution per phase of the input; the rest go through im2col's `wᵀ · dy` and col2im.
 
-use super::gemm_conv::{self, ConvGeom};
+use super::gemm_conv;
+use super::geom::ConvGeom;
 use super::profile::timed;
 use super::{direct, phases, winograd};
 

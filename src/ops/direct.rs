@@ -6,7 +6,7 @@
 use super::simd;
 use rayon::prelude::*;
 
-use super::gemm_conv::ConvGeom;
+use super::geom::ConvGeom;
 
 /// Whether the direct kernels handle this convolution: stride 1 and at most 4 output channels.
 pub fn applies(g: &ConvGeom) -> bool {

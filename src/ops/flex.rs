@@ -23,7 +23,7 @@ use burn_flex::{Flex, FlexTensor};
 
 use super::Operands;
 use super::adam::{self, AdamScalars};
-use super::gemm_conv::ConvGeom;
+use super::geom::ConvGeom;
 use super::norm::Activation;
 use super::profile::timed;
 use super::scratch::Scratch;

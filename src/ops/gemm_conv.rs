@@ -1,12 +1,16 @@
-//! Convolution on the CPU as im2col + one large GEMM per chunk of output rows, for the forward
-//! pass and both gradients. burn's `flex` convolution tiles the output into 512-pixel GEMMs
-//! and re-lays the input as NHWC on every call; at the official networks' shapes that runs at
-//! ~40 GFLOP/s where the `gemm` crate reaches ~200 on the same cores once its operands are
-//! large, so this module hands it whole feature maps.
+//! Convolution on the CPU as im2col + GEMM, for the forward pass and both gradients: one
+//! large GEMM per chunk of output rows, or, for layers with small weights, independent tasks
+//! of a few rows whose im2col blocks stay in L2. burn's `flex` convolution tiles the output
+//! into 512-pixel GEMMs and re-lays the input as NHWC on every call; at the official
+//! networks' shapes that runs at ~40 GFLOP/s where the `gemm` crate reaches ~200 on the same
+//! cores once its operands are large, so this module hands it whole feature maps.
 //!
 //! All tensors are dense NCHW `f32`; weights are PyTorch's `[c_out, c_in, k_h, k_w]`.
 
+use super::gemm::{accumulate_split_k, gemm, gemm_on};
+use super::geom::ConvGeom;
 use super::scratch;
+use super::send_ptr::SendPtr;
 use super::simd;
 use super::sum::sum_f64;
 use rayon::prelude::*;
@@ -16,215 +20,17 @@ use rayon::prelude::*;
 /// gigabytes.
 const COL_CAP: usize = 8 << 20;
 
-/// The shape of one convolution: input `[batch, c_in, in_h, in_w]`, weight
-/// `[c_out, c_in, k_h, k_w]`, zero padding `pad` before and after, output `[batch, c_out, out_h,
-/// out_w]`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConvGeom {
-    pub batch: usize,
-    pub c_in: usize,
-    pub in_h: usize,
-    pub in_w: usize,
-    pub c_out: usize,
-    pub k_h: usize,
-    pub k_w: usize,
-    pub stride: [usize; 2],
-    pub pad: [usize; 2],
-    pub out_h: usize,
-    pub out_w: usize,
+/// Output rows per im2col chunk of `g`.
+fn chunk_rows(g: &ConvGeom) -> usize {
+    (COL_CAP / (g.k() * g.out_w).max(1)).clamp(1, g.out_h.max(1))
 }
 
-impl ConvGeom {
-    /// The geometry of this stride-1 convolution's input gradient as a forward convolution:
-    /// from the output gradient (padded by k − 1 − p) back to the input's shape, channel axes
-    /// swapped. The caller checks the padding is below the kernel size.
-    pub(super) fn transposed(&self) -> Self {
-        assert!(self.stride == [1, 1] && self.pad[0] < self.k_h && self.pad[1] < self.k_w);
-        Self {
-            batch: self.batch,
-            c_in: self.c_out,
-            in_h: self.out_h,
-            in_w: self.out_w,
-            c_out: self.c_in,
-            k_h: self.k_h,
-            k_w: self.k_w,
-            stride: [1, 1],
-            pad: [self.k_h - 1 - self.pad[0], self.k_w - 1 - self.pad[1]],
-            out_h: self.in_h,
-            out_w: self.in_w,
-        }
-    }
-
-    /// The geometry of a convolution of `x` by `w`, or `None` when the kernel does not fit the
-    /// padded input.
-    pub fn new(x: [usize; 4], w: [usize; 4], stride: [usize; 2], pad: [usize; 2]) -> Option<Self> {
-        let [batch, c_in, in_h, in_w] = x;
-        let [c_out, w_c_in, k_h, k_w] = w;
-        if w_c_in != c_in || stride.contains(&0) {
-            return None;
-        }
-        let out = |size: usize, k: usize, s: usize, p: usize| {
-            (size + 2 * p).checked_sub(k).map(|span| span / s + 1)
-        };
-        Some(Self {
-            batch,
-            c_in,
-            in_h,
-            in_w,
-            c_out,
-            k_h,
-            k_w,
-            stride,
-            pad,
-            out_h: out(in_h, k_h, stride[0], pad[0])?,
-            out_w: out(in_w, k_w, stride[1], pad[1])?,
-        })
-    }
-
-    /// Rows of the im2col matrix: one per (input channel, kernel row, kernel column).
-    pub fn k(&self) -> usize {
-        self.c_in * self.k_h * self.k_w
-    }
-
-    pub fn in_plane(&self) -> usize {
-        self.in_h * self.in_w
-    }
-
-    pub fn out_plane(&self) -> usize {
-        self.out_h * self.out_w
-    }
-
-    /// FLOPs of the forward pass (one multiply-add counted as two).
-    pub fn flops(&self) -> f64 {
-        2.0 * (self.batch * self.c_out * self.out_plane() * self.k()) as f64
-    }
-
-    /// 1×1, stride 1, no padding: the input already is its own im2col matrix.
-    fn is_pointwise(&self) -> bool {
-        self.k_h == 1 && self.k_w == 1 && self.stride == [1, 1] && self.pad == [0, 0]
-    }
-
-    /// Output rows per im2col chunk.
-    fn chunk_rows(&self) -> usize {
-        (COL_CAP / (self.k() * self.out_w).max(1)).clamp(1, self.out_h.max(1))
-    }
-
-    fn chunks(&self) -> impl Iterator<Item = (usize, usize)> + use<> {
-        let (rows, out_h) = (self.chunk_rows(), self.out_h);
-        (0..out_h)
-            .step_by(rows)
-            .map(move |y0| (y0, (y0 + rows).min(out_h)))
-    }
-
-    /// For kernel offset `kj`: the output columns `[lo, hi)` that read inside the input row
-    /// (the rest read padding). Column `lo` reads input column `lo · stride + kj − pad`.
-    pub(super) fn valid_cols(&self, kj: usize) -> (usize, usize) {
-        let s = self.stride[1];
-        let lo = self.pad[1].saturating_sub(kj).div_ceil(s).min(self.out_w);
-        let hi = (self.in_w + self.pad[1])
-            .saturating_sub(kj)
-            .div_ceil(s)
-            .clamp(lo, self.out_w);
-        (lo, hi)
-    }
-
-    /// The input row a kernel row `ki` reads for output row `oy`, if inside the input.
-    pub(super) fn in_row(&self, oy: usize, ki: usize) -> Option<usize> {
-        (oy * self.stride[0] + ki)
-            .checked_sub(self.pad[0])
-            .filter(|&iy| iy < self.in_h)
-    }
-
-    /// The input column kernel column `kj` reads for output column `ox`, if inside the input
-    /// (the tests' definition of a convolution; the kernels use [`ConvGeom::valid_cols`]).
-    #[cfg(test)]
-    fn in_col(&self, ox: usize, kj: usize) -> Option<usize> {
-        (ox * self.stride[1] + kj)
-            .checked_sub(self.pad[1])
-            .filter(|&ix| ix < self.in_w)
-    }
-}
-
-/// `dst = src_a · src_b` (or `dst += …` with `accumulate`), matrices given by pointer and
-/// (row, column) strides, split over the global rayon pool when large enough.
-///
-/// # Safety
-/// As [`gemm_on`].
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm(
-    mnk: [usize; 3],
-    dst: *mut f32,
-    dst_rs: usize,
-    accumulate: bool,
-    a: *const f32,
-    a_strides: [usize; 2],
-    b: *const f32,
-    b_strides: [usize; 2],
-) {
-    let threads = rayon::current_num_threads();
-    let parallelism = if threads > 1 && mnk.iter().product::<usize>() >= 1 << 15 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        gemm_on(
-            parallelism,
-            mnk,
-            dst,
-            dst_rs,
-            accumulate,
-            a,
-            a_strides,
-            b,
-            b_strides,
-        )
-    }
-}
-
-/// [`gemm`] with the threading chosen by the caller: `dst` (`[m, n]`, row stride `dst_rs`)
-/// `= a · b` or `+= a · b`, `a` `[m, k]` and `b` `[k, n]` given by (row, column) strides.
-///
-/// # Safety
-/// Every pointer must be valid for the elements its shape and strides reach, and `dst` must not
-/// overlap the sources.
-#[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn gemm_on(
-    parallelism: gemm::Parallelism,
-    [m, n, k]: [usize; 3],
-    dst: *mut f32,
-    dst_rs: usize,
-    accumulate: bool,
-    a: *const f32,
-    [a_rs, a_cs]: [usize; 2],
-    b: *const f32,
-    [b_rs, b_cs]: [usize; 2],
-) {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst,
-            1,
-            dst_rs as isize,
-            accumulate,
-            a,
-            a_cs as isize,
-            a_rs as isize,
-            b,
-            b_cs as isize,
-            b_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
+/// `g`'s output rows in chunks whose im2col matrix fits [`COL_CAP`]: `[y0, y1)`.
+fn chunks(g: &ConvGeom) -> impl Iterator<Item = (usize, usize)> + use<> {
+    let (rows, out_h) = (chunk_rows(g), g.out_h);
+    (0..out_h)
+        .step_by(rows)
+        .map(move |y0| (y0, (y0 + rows).min(out_h)))
 }
 
 /// Fills `col` (`[k, (y1 - y0) · out_w]`) with the im2col matrix of output rows `[y0, y1)` of
@@ -325,7 +131,7 @@ fn forward_whole(x: &[f32], w: &[f32], g: &ConvGeom, y: &mut [f32]) {
     for b in 0..g.batch {
         let x_b = &x[b * g.c_in * g.in_plane()..][..g.c_in * g.in_plane()];
         let y_b = &mut y[b * g.c_out * p..][..g.c_out * p];
-        for (y0, y1) in g.chunks() {
+        for (y0, y1) in chunks(g) {
             let n = (y1 - y0) * g.out_w;
             let rhs = if g.is_pointwise() {
                 &x_b[y0 * g.out_w..]
@@ -444,7 +250,7 @@ pub fn backward_data(dy: &[f32], w: &[f32], g: &ConvGeom) -> Vec<f32> {
     for b in 0..g.batch {
         let dy_b = &dy[b * g.c_out * p..][..g.c_out * p];
         let dx_b = &mut dx[b * g.c_in * g.in_plane()..][..g.c_in * g.in_plane()];
-        for (y0, y1) in g.chunks() {
+        for (y0, y1) in chunks(g) {
             let n = (y1 - y0) * g.out_w;
             // dcol = wᵀ · dy: wᵀ[r, co] = w[co · k + r].
             let (dst, dst_rs) = if g.is_pointwise() {
@@ -514,7 +320,7 @@ pub fn backward_weight(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
     for b in 0..g.batch {
         let x_b = &x[b * g.c_in * g.in_plane()..][..g.c_in * g.in_plane()];
         let dy_b = &dy[b * g.c_out * p..][..g.c_out * p];
-        for (y0, y1) in g.chunks() {
+        for (y0, y1) in chunks(g) {
             let n = (y1 - y0) * g.out_w;
             let (col_ptr, col_rs) = if g.is_pointwise() {
                 (x_b[y0 * g.out_w..].as_ptr(), p)
@@ -588,88 +394,6 @@ fn backward_weight_in_tasks(x: &[f32], dy: &[f32], g: &ConvGeom) -> Vec<f32> {
         dw.iter_mut().zip(&part).for_each(|(d, p)| *d += p);
     }
     dw
-}
-
-/// `dst += a · bᵀ` (`dst` `[m, n]` dense, `a` `[m, k]` and `b` `[n, k]` with row strides
-/// `a_rs`, `b_rs`). The weight gradient's products are short and wide (k is every pixel), and
-/// the `gemm` crate splits them poorly over threads (105 GFLOP/s on 2 threads against 91 on
-/// one, measured at 128×576×4096); here each thread takes a slice of k into a buffer of its
-/// own, and the buffers are added in order.
-///
-/// # Safety
-/// `a` and `b` must be valid for the elements their shapes and strides reach.
-unsafe fn accumulate_split_k(
-    dst: &mut [f32],
-    [m, n, k]: [usize; 3],
-    a: *const f32,
-    a_rs: usize,
-    b: *const f32,
-    b_rs: usize,
-) {
-    /// Columns of k below which a thread's share is not worth a buffer.
-    const MIN_SHARE: usize = 512;
-    assert_eq!(dst.len(), m * n);
-    let parts = rayon::current_num_threads().min(k / MIN_SHARE).max(1);
-    if parts == 1 {
-        // SAFETY: forwarded from the caller; dst is [m, n] dense.
-        unsafe {
-            gemm(
-                [m, n, k],
-                dst.as_mut_ptr(),
-                n,
-                true,
-                a,
-                [a_rs, 1],
-                b,
-                [1, b_rs],
-            )
-        };
-        return;
-    }
-    let (a, b) = (SendPtr(a), SendPtr(b));
-    let share = k.div_ceil(parts);
-    let partials: Vec<Vec<f32>> = (0..parts)
-        .into_par_iter()
-        .map(|t| {
-            let (k0, k1) = (t * share, ((t + 1) * share).min(k));
-            let mut part = vec![0.0f32; m * n];
-            // SAFETY: columns [k0, k1) of a and b lie inside their shapes.
-            unsafe {
-                gemm_on(
-                    gemm::Parallelism::None,
-                    [m, n, k1 - k0],
-                    part.as_mut_ptr(),
-                    n,
-                    false,
-                    a.get().add(k0),
-                    [a_rs, 1],
-                    b.get().add(k0),
-                    [1, b_rs],
-                );
-            }
-            part
-        })
-        .collect();
-    for part in partials {
-        dst.iter_mut().zip(&part).for_each(|(d, p)| *d += p);
-    }
-}
-
-/// A raw pointer that may cross threads: the threads given it either write disjoint parts of
-/// what it points to or only read, and are joined before the owner touches the data again.
-#[derive(Clone, Copy)]
-pub(super) struct SendPtr<P>(pub(super) P);
-// SAFETY: see the type's documentation; every use states its disjointness.
-unsafe impl<T> Send for SendPtr<*mut T> {}
-unsafe impl<T> Sync for SendPtr<*mut T> {}
-unsafe impl<T> Send for SendPtr<*const T> {}
-unsafe impl<T> Sync for SendPtr<*const T> {}
-
-impl<P: Copy> SendPtr<P> {
-    /// Through a method, so that closures capture the whole (Send) wrapper, not its field.
-    pub(super) fn get(self) -> P {
-        self.0
-    }
 }
 
 /// The gradient of the bias: `dy` summed over the batch and the pixels.
@@ -837,7 +561,7 @@ mod tests {
     #[test]
     fn chunking_covers_every_row_once() {
         let g = ConvGeom::new([1, 512, 200, 200], [4, 512, 7, 7], [1, 1], [3, 3]).unwrap();
-        let rows: Vec<(usize, usize)> = g.chunks().collect();
+        let rows: Vec<(usize, usize)> = chunks(&g).collect();
         assert!(rows.len() > 1, "this shape must need several chunks");
         assert_eq!(rows.first().unwrap().0, 0);
         assert_eq!(rows.last().unwrap().1, g.out_h);

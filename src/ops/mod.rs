@@ -1,20 +1,25 @@
-//! The convolutions the networks run, with kernels of our own on the CPU.
+//! The convolutions, instance norms and reflection pads the networks run, and the optimiser's
+//! Adam update, with kernels of our own on the CPU.
 //!
 //! On burn's `flex` CPU backend (f32, with or without autodiff) [`conv2d`] and
-//! [`conv_transpose2d`] run the [`cpu`] kernels, with their own backward pass registered on
-//! burn's autodiff graph. On the GPU backends they are burn's own convolutions, which compile to
+//! [`conv_transpose2d`] run the [`cpu`] kernels, and [`instance_norm`], [`reflection_pad`] and
+//! [`adam_step`] their own one-pass loops; all but Adam register their own backward passes on
+//! burn's autodiff graph. On the GPU backends they are burn's own operations, which compile to
 //! the device's kernels.
 
 mod adam;
 pub mod cpu;
 pub mod direct;
 mod flex;
+mod gemm;
 pub mod gemm_conv;
+pub mod geom;
 pub mod norm;
 pub mod pad;
 mod phases;
 pub mod profile;
 mod scratch;
+mod send_ptr;
 pub mod shared;
 mod simd;
 mod sum;
@@ -30,7 +35,7 @@ use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 
 pub use adam::AdamScalars;
 use flex::Direction;
-use gemm_conv::ConvGeom;
+use geom::ConvGeom;
 pub use norm::Activation;
 
 /// The operands of a convolution: input, weight and optional bias.

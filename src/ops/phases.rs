@@ -11,8 +11,11 @@
 
 use rayon::prelude::*;
 
-use super::gemm_conv::{ConvGeom, SendPtr, TASK_COL, TASK_WEIGHTS, gemm_on};
+use super::gemm::gemm_on;
+use super::gemm_conv::{TASK_COL, TASK_WEIGHTS};
+use super::geom::ConvGeom;
 use super::scratch;
+use super::send_ptr::SendPtr;
 use super::simd;
 
 /// The taps of one kernel axis that reach the input positions `s·m + phase`: tap `kk` reads
@@ -125,7 +128,13 @@ fn phase_im2col_row(
 
 /// Writes the phase's products `buf` (`[c_in, (m1 − m0)·tx.count]`) to their pixels
 /// `(s_h·m + py, s_w·n + px)` of one image's input gradient `dx_b`.
-fn scatter_phase(
+///
+/// # Safety
+/// `dx_b` must point to an image of `c_in × in_h × in_w` floats, valid for writes, whose
+/// pixels of this phase's rows `[m0, m1)` no other thread reads or writes meanwhile; the
+/// phase's pixels must lie inside the image (`s_h·m + py < in_h` for m < m1,
+/// `s_w·(nx − 1) + px < in_w`).
+unsafe fn scatter_phase(
     buf: &[f32],
     g: &ConvGeom,
     (py, px, nx): (usize, usize, usize),
@@ -136,8 +145,8 @@ fn scatter_phase(
     for ci in 0..g.c_in {
         for (m, src) in (m0..m1).zip(buf[ci * n..][..n].chunks_exact(nx)) {
             let row = (ci * g.in_h + g.stride[0] * m + py) * g.in_w + px;
-            // SAFETY: pixel (s_h·m + py, s_w·j + px) of plane ci lies inside the image (m and j
-            // are below the phase's counts); the caller gives each thread disjoint pixels.
+            // SAFETY: pixel (s_h·m + py, s_w·j + px) of plane ci, j < nx, lies inside the
+            // image and no other thread touches it (this function's safety section).
             unsafe {
                 let dst = dx_b.get().add(row);
                 for (j, v) in src.iter().enumerate() {
@@ -245,10 +254,14 @@ fn in_tasks(
                 [n, 1],
             );
         }
-        // SAFETY: image b's gradient lies inside dx; this task alone writes phase (py, px)
-        // of its rows [m0, m1).
-        let dx_b = SendPtr(unsafe { dst.get().add(b * in_image) });
-        scatter_phase(&buf, g, (*py, *px, tx.count), (m0, m1), dx_b);
+        // SAFETY: dx holds batch images of in_image floats, so image b's start lies inside
+        // it; of that image this task alone writes phase (py, px) of rows [m0, m1) (the tasks
+        // are distinct (image, row block, phase) triples, and the phases partition the
+        // pixels), and ty, tx count only the phase's pixels inside the image.
+        unsafe {
+            let dx_b = SendPtr(dst.get().add(b * in_image));
+            scatter_phase(&buf, g, (*py, *px, tx.count), (m0, m1), dx_b);
+        }
     });
 }
 

@@ -18,6 +18,24 @@ pub fn dispatch<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Proof that the running CPU has the features [`dispatch`] compiles for (AVX-512F and VL,
+/// AVX2, FMA): its field is private, so only [`Avx512::detect`], which asks the CPU, makes
+/// one. Code that runs `#[target_feature]` kernels on being handed a token is sound on its
+/// own, whoever hands it the token.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Avx512 {
+    _detected: (),
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Avx512 {
+    /// A token where the running CPU has the features, `None` elsewhere.
+    pub fn detect() -> Option<Self> {
+        has_avx512().then_some(Self { _detected: () })
+    }
+}
+
 /// Whether the running CPU has the features [`dispatch`] compiles for.
 #[cfg(target_arch = "x86_64")]
 pub fn has_avx512() -> bool {

@@ -1,6 +1,7 @@
 //! Inputs and comparisons the kernel tests share.
 
-use super::gemm_conv::{self, ConvGeom};
+use super::gemm_conv;
+use super::geom::ConvGeom;
 
 /// `n` reproducible values, uniform in [-1, 1).
 pub fn pseudo_random(n: usize, seed: u64) -> Vec<f32> {

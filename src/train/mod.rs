@@ -5,6 +5,7 @@
 //! [`pool`], [`schedule`], [`state`] (resume), [`report`] (log, samples, web page).
 
 pub mod adam;
+mod plot;
 pub mod pool;
 pub mod report;
 pub mod schedule;

@@ -1,6 +1,6 @@
 //! What a run shows and leaves behind besides checkpoints (upstream `util/visualizer.py`): the
 //! options (`opt.json`), the loss log (`loss_log.csv`), progress on the terminal, sample grids
-//! and a loss curve under `web/`, and `web/index.html` showing them.
+//! under `web/`, and `web/index.html` showing them with the loss plot ([`plot`]).
 
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
@@ -8,10 +8,10 @@ use std::io::{self, BufRead, BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use image::{Rgb, RgbImage};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::TrainConfig;
+use super::plot;
 use super::state::Position;
 use super::step::{Networks, StepLosses, Visuals};
 use crate::data::{ImageTensor, Loader};
@@ -19,7 +19,8 @@ use crate::model::Params;
 use crate::tensors::unstack;
 
 const LOG_FILE: &str = "loss_log.csv";
-/// One colour per loss, in [`StepLosses::NAMES`] order.
+/// One colour per loss, in [`StepLosses::NAMES`] order (the first eight of matplotlib's
+/// tab10).
 const COLORS: [[u8; 3]; 8] = [
     [31, 119, 180],
     [255, 127, 14],
@@ -229,30 +230,16 @@ impl Report {
 
     fn write_web(&self) -> io::Result<()> {
         let web = self.dir.join("web");
-        if !self.history.is_empty() {
-            let plot = loss_plot(&self.history, 900, 360);
-            let tmp = web.join(".loss.png.tmp");
-            plot.save_with_format(&tmp, image::ImageFormat::Png)
-                .map_err(io::Error::other)?;
-            fs::rename(&tmp, web.join("loss.png"))?;
-        }
         let mut html = String::from(
             "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>cyclegan training</title>\n\
              <style>body{font-family:sans-serif;margin:2em} img{image-rendering:pixelated;max-width:100%}\
-             .sw{display:inline-block;width:1em;height:1em;margin:0 .3em 0 1em;vertical-align:middle}</style>\n\
+             svg.loss-plot{max-width:100%;height:auto}</style>\n\
              </head><body>\n",
         );
         let _ = writeln!(html, "<h1>{}</h1>", escape(&self.dir.display().to_string()));
         if !self.history.is_empty() {
-            html.push_str("<h2>Losses</h2>\n<p>");
-            for (name, c) in StepLosses::NAMES.iter().zip(COLORS) {
-                let _ = write!(
-                    html,
-                    "<span class=\"sw\" style=\"background:rgb({},{},{})\"></span>{name}",
-                    c[0], c[1], c[2]
-                );
-            }
-            html.push_str("</p>\n<img src=\"loss.png\" alt=\"loss curves\">\n");
+            html.push_str("<h2>Losses</h2>\n");
+            html.push_str(&plot::loss_svg(&self.history, &StepLosses::NAMES, &COLORS));
         }
         html.push_str("<h2>Samples</h2>\n<p>Top row: real_A, fake_B, rec_A, idt_B. Bottom row: real_B, fake_A, rec_B, idt_A.</p>\n");
         for (file, caption) in self.samples.iter().rev() {
@@ -318,48 +305,6 @@ fn grid(rows: &[Vec<Option<ImageTensor>>]) -> ImageTensor {
     }
 }
 
-/// Loss curves over iterations on a white canvas, each loss scaled to the largest value.
-fn loss_plot(history: &[(u64, [f64; 8])], width: u32, height: u32) -> RgbImage {
-    let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
-    let margin = 20.0;
-    let (x0, x1) = (history[0].0 as f64, history[history.len() - 1].0 as f64);
-    let y_max = history
-        .iter()
-        .flat_map(|(_, v)| v.iter().copied())
-        .filter(|v| v.is_finite())
-        .fold(1e-9, f64::max);
-    let px = |s: u64| margin + (s as f64 - x0) / (x1 - x0).max(1.0) * (width as f64 - 2.0 * margin);
-    let py = |v: f64| height as f64 - margin - v / y_max * (height as f64 - 2.0 * margin);
-    // Axes.
-    for x in margin as u32..width - margin as u32 {
-        img.put_pixel(x, height - margin as u32, Rgb([0, 0, 0]));
-    }
-    for y in margin as u32..height - margin as u32 {
-        img.put_pixel(margin as u32, y, Rgb([0, 0, 0]));
-    }
-    for (k, color) in COLORS.iter().enumerate() {
-        let points: Vec<(f64, f64)> = history.iter().map(|(s, v)| (px(*s), py(v[k]))).collect();
-        for pair in points.windows(2) {
-            draw_line(&mut img, pair[0], pair[1], Rgb(*color));
-        }
-        if let [only] = points.as_slice() {
-            draw_line(&mut img, *only, *only, Rgb(*color));
-        }
-    }
-    img
-}
-
-fn draw_line(img: &mut RgbImage, (xa, ya): (f64, f64), (xb, yb): (f64, f64), color: Rgb<u8>) {
-    let n = ((xb - xa).abs().max((yb - ya).abs()).ceil() as usize).max(1);
-    for i in 0..=n {
-        let t = i as f64 / n as f64;
-        let (x, y) = (xa + (xb - xa) * t, ya + (yb - ya) * t);
-        if x >= 0.0 && y >= 0.0 && (x as u32) < img.width() && (y as u32) < img.height() {
-            img.put_pixel(x as u32, y as u32, color);
-        }
-    }
-}
-
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -382,6 +327,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_loss_has_its_own_colour() {
+        for (i, a) in COLORS.iter().enumerate() {
+            assert!(COLORS[i + 1..].iter().all(|b| a != b), "{a:?} twice");
+        }
+    }
 
     #[test]
     fn grid_places_tiles_and_gray_for_missing() {

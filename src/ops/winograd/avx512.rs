@@ -110,6 +110,11 @@ unsafe fn phases<const K: usize>(row: &PaddedRow, p0: usize) -> [__m256; K] {
 }
 
 /// The register arithmetic the transforms need, for 8 lanes (tiles) and 16 (kernels).
+///
+/// # Safety
+/// The methods run AVX-512 instructions: their callers must run on a CPU with AVX-512F, and
+/// VL for `__m256`. The `unsafe fn`s below that are generic over `Lanes` ([`term`],
+/// `apply_*`) ask the same of their callers and touch no memory.
 trait Lanes: Copy {
     unsafe fn zero() -> Self;
     unsafe fn scale(c: f32, v: Self) -> Self;
@@ -171,7 +176,7 @@ unsafe fn term<V: Lanes>(acc: Option<V>, c: f32, v: V) -> Option<V> {
     if c == 0.0 {
         return acc;
     }
-    // SAFETY: register arithmetic only.
+    // SAFETY: register arithmetic only, on the features our caller guarantees ([`Lanes`]).
     unsafe {
         Some(match acc {
             None => V::scale(c, v),
@@ -203,28 +208,28 @@ macro_rules! apply {
 /// `Bᵀ s` (also `Bᵀ`'s use on the other axis).
 #[inline(always)]
 unsafe fn apply_bt<V: Lanes>(s: &[V; ALPHA]) -> [V; ALPHA] {
-    // SAFETY: register arithmetic only.
+    // SAFETY: register arithmetic only, on the features our caller guarantees ([`Lanes`]).
     unsafe { apply!(BT, s, rows [0 1 2 3 4 5], cols [0 1 2 3 4 5]) }
 }
 
 /// `Aᵀ s`.
 #[inline(always)]
 unsafe fn apply_at<V: Lanes>(s: &[V; ALPHA]) -> [V; M] {
-    // SAFETY: register arithmetic only.
+    // SAFETY: register arithmetic only, on the features our caller guarantees ([`Lanes`]).
     unsafe { apply!(AT, s, rows [0 1 2 3], cols [0 1 2 3 4 5]) }
 }
 
 /// `A s`.
 #[inline(always)]
 unsafe fn apply_a<V: Lanes>(s: &[V; M]) -> [V; ALPHA] {
-    // SAFETY: register arithmetic only.
+    // SAFETY: register arithmetic only, on the features our caller guarantees ([`Lanes`]).
     unsafe { apply!(A, s, rows [0 1 2 3 4 5], cols [0 1 2 3]) }
 }
 
 /// `G s`, or with `TURNED` `G` with its columns reversed (kernels turned 180°).
 #[inline(always)]
 unsafe fn apply_g<V: Lanes, const TURNED: bool>(s: &[V; 3]) -> [V; ALPHA] {
-    // SAFETY: register arithmetic only.
+    // SAFETY: register arithmetic only, on the features our caller guarantees ([`Lanes`]).
     unsafe {
         if TURNED {
             apply!(G_TURNED, s, rows [0 1 2 3 4 5], cols [0 1 2])
@@ -237,7 +242,7 @@ unsafe fn apply_g<V: Lanes, const TURNED: bool>(s: &[V; 3]) -> [V; ALPHA] {
 /// `Gᵀ s`.
 #[inline(always)]
 unsafe fn apply_gt<V: Lanes>(s: &[V; ALPHA]) -> [V; 3] {
-    // SAFETY: register arithmetic only.
+    // SAFETY: register arithmetic only, on the features our caller guarantees ([`Lanes`]).
     unsafe { apply!(GT, s, rows [0 1 2], cols [0 1 2 3 4 5]) }
 }
 

@@ -4,8 +4,11 @@
 //!
 //! Each m×m output tile is `Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A` for the (m+2)×(m+2) input tile
 //! `d`; summed over input channels, each of the α² = (m+2)² frequencies is one GEMM
-//! `[c_out, c_in] · [c_in, tiles]`, which needs 9m²/α² as many multiplications as the direct
-//! convolution (2.25× fewer for m = 2).
+//! `[c_out, c_in] · [c_in, tiles]`. Per tile and channel pair that is α² multiplications
+//! where the direct convolution takes 9m²: with the m = 4 used here ([`M`], F(4×4, 3×3)),
+//! 36 against 144, 4× fewer (F(2×2, 3×3) would save 2.25×, 16 against 36). The transforms
+//! add work per tile and channel, not per channel pair, so they weigh little at the
+//! generator's widths.
 //!
 //! * The input gradient of a stride-1 3×3 convolution with padding p is the convolution of the
 //!   output gradient, padded by 2 − p, with the kernels turned 180° and their channel axes
@@ -21,9 +24,11 @@
 use super::simd;
 use rayon::prelude::*;
 
-use super::gemm_conv::{ConvGeom, SendPtr, gemm_on};
+use super::gemm::gemm_on;
+use super::geom::ConvGeom;
 use super::profile::timed;
 use super::scratch::{self, Scratch};
+use super::send_ptr::SendPtr;
 
 /// Output tile side.
 const M: usize = 4;
@@ -201,7 +206,7 @@ fn transform_input_on(
         .enumerate()
         .for_each(|(c, v_c)| {
             #[cfg(target_arch = "x86_64")]
-            if path == Path::Avx512 {
+            if let Path::Avx512(_detected) = path {
                 for (b, r0, r1, local) in tiles.segments(chunk) {
                     let plane = &x[(b * g.c_in + c) * g.in_plane()..][..g.in_plane()];
                     let left = g.pad[1];
@@ -222,8 +227,8 @@ fn transform_input_on(
                             }
                         });
                         let dst = &mut v_c[local + part * cols..];
-                        // SAFETY: AVX-512 is present (Path::best); the lengths are checked
-                        // inside.
+                        // SAFETY: `_detected` proves the CPU has AVX-512F and VL; the
+                        // kernel asserts the lengths its accesses need.
                         unsafe { avx512::input_tiles(rows, dst, n_chunk, cols) };
                     }
                 }
@@ -285,18 +290,21 @@ fn transform_input_on(
 /// Which code runs the tile transforms: the AVX-512 kernels, which keep each group of tiles
 /// in registers from gather to store, where the CPU has them; elsewhere (and in tests, to
 /// compare) the portable gather, `combine` passes and scatter, which give the same floats.
+///
+/// The AVX-512 variant holds the token only runtime feature detection makes, so a
+/// `transform_*_on` handed it may run the AVX-512 kernels without trusting its caller.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Path {
     Portable,
     #[cfg(target_arch = "x86_64")]
-    Avx512,
+    Avx512(simd::Avx512),
 }
 
 impl Path {
     fn best() -> Self {
         #[cfg(target_arch = "x86_64")]
-        if simd::has_avx512() {
-            return Path::Avx512;
+        if let Some(avx) = simd::Avx512::detect() {
+            return Path::Avx512(avx);
         }
         Path::Portable
     }
@@ -319,8 +327,9 @@ fn gather_tiles<const K: usize>(padded: &[f32], dst: &mut [f32], stride: usize, 
     const { assert!(K <= ALPHA) };
     assert!(padded.len() >= padded_len(cols) && dst.len() >= (K - 1) * stride + cols);
     #[cfg(target_arch = "x86_64")]
-    if simd::has_avx512() {
-        // SAFETY: AVX-512 is present; the lengths were checked above.
+    if let Some(_detected) = simd::Avx512::detect() {
+        // SAFETY: `_detected` proves the CPU has AVX-512F and VL; the assert above checked
+        // the lengths the kernel's safety section asks for, and K ≤ α holds at compile time.
         unsafe { avx512::tiles::<K>(padded, dst, stride, cols) };
         return;
     }
@@ -350,8 +359,9 @@ mod avx512;
 fn scatter_tiles(src: &[f32], stride: usize, cols: usize, dst: &mut [f32], bias: f32) {
     assert!(src.len() >= (M - 1) * stride + cols && dst.len() <= cols * M);
     #[cfg(target_arch = "x86_64")]
-    if simd::has_avx512() {
-        // SAFETY: AVX-512 is present; the lengths were checked above.
+    if let Some(_detected) = simd::Avx512::detect() {
+        // SAFETY: `_detected` proves the CPU has AVX-512F and VL; the assert above checked
+        // the lengths the kernel's safety section asks for.
         unsafe { avx512::scatter(src, stride, cols, dst, bias) };
         return;
     }
@@ -401,15 +411,15 @@ fn transform_weights_on(
                 #[inline(always)]
                 || {
                     #[cfg(target_arch = "x86_64")]
-                    if path == Path::Avx512 {
+                    if let Path::Avx512(_detected) = path {
                         let kernels = avx512::Kernels {
                             w,
                             first: o * strides[0],
                             stride: strides[1],
                             count: ins,
                         };
-                        // SAFETY: AVX-512 is present (Path::best); the lengths are checked
-                        // inside.
+                        // SAFETY: `_detected` proves the CPU has AVX-512F and VL; the
+                        // kernel asserts the lengths its accesses need.
                         unsafe {
                             if turned {
                                 avx512::weight_kernels::<true>(kernels, u_o);
@@ -523,7 +533,7 @@ fn transform_output_on(
         .enumerate()
         .for_each(|(bc, y_plane)| {
             #[cfg(target_arch = "x86_64")]
-            if path == Path::Avx512 {
+            if let Path::Avx512(_detected) = path {
                 let (b, o) = (bc / g.c_out, bc % g.c_out);
                 let Some(&(_, r0, r1, local)) = segments.iter().find(|s| s.0 == b) else {
                     return;
@@ -539,8 +549,8 @@ fn transform_output_on(
                     let mut rows: [&mut [f32]; M] =
                         std::array::from_fn(|_| band_rows.next().unwrap_or_default());
                     let m_t = &m_o[local + part * cols..];
-                    // SAFETY: AVX-512 is present (Path::best); the lengths are checked
-                    // inside.
+                    // SAFETY: `_detected` proves the CPU has AVX-512F and VL; the
+                    // kernel asserts the lengths its accesses need.
                     unsafe { avx512::output_tiles(m_t, n_chunk, cols, &mut rows, bias) };
                 }
                 return;
@@ -694,7 +704,7 @@ fn transform_output_grad_on(
         .enumerate()
         .for_each(|(o, dm_o)| {
             #[cfg(target_arch = "x86_64")]
-            if path == Path::Avx512 {
+            if let Path::Avx512(_detected) = path {
                 for (b, r0, r1, local) in tiles.segments(chunk) {
                     let plane = &dy[(b * g.c_out + o) * g.out_plane()..][..g.out_plane()];
                     for (ty, part) in (r0..r1).zip(0..) {
@@ -713,8 +723,8 @@ fn transform_output_grad_on(
                             }
                         });
                         let dst = &mut dm_o[local + part * cols..];
-                        // SAFETY: AVX-512 is present (Path::best); the lengths are checked
-                        // inside.
+                        // SAFETY: `_detected` proves the CPU has AVX-512F and VL; the
+                        // kernel asserts the lengths its accesses need.
                         unsafe { avx512::output_grad_tiles(rows, dst, n_chunk, cols) };
                     }
                 }
@@ -842,8 +852,9 @@ fn weight_grad_from_transformed(path: Path, du: &[f32], outs: usize, ins: usize)
         .zip(du.par_chunks(FREQS * ins))
         .for_each(|(dw_o, du_o)| {
             #[cfg(target_arch = "x86_64")]
-            if path == Path::Avx512 {
-                // SAFETY: AVX-512 is present (Path::best); the lengths are checked inside.
+            if let Path::Avx512(_detected) = path {
+                // SAFETY: `_detected` proves the CPU has AVX-512F; the kernel asserts
+                // the lengths its accesses need.
                 unsafe { avx512::weight_grad_kernels(du_o, ins, dw_o) };
                 return;
             }
@@ -955,9 +966,9 @@ mod tests {
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn avx512_transforms_equal_the_portable_passes() {
-        if Path::best() != Path::Avx512 {
+        let Some(avx) = simd::Avx512::detect() else {
             return;
-        }
+        };
         let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
         for (case, (batch, h, w, pad)) in
             [(2, 7, 5, 1), (1, 13, 30, 0), (3, 9, 76, 2), (2, 4, 64, 1)]
@@ -971,10 +982,10 @@ mod tests {
             // Whole, and from the second tile row on (one image's part, then whole images).
             for chunk in [(0, tiles.total), (tiles.cols, tiles.total)] {
                 let n = chunk.1 - chunk.0;
-                let v = transform_input_on(Path::Avx512, &x, &g, &tiles, chunk);
+                let v = transform_input_on(Path::Avx512(avx), &x, &g, &tiles, chunk);
                 let v_ref = transform_input_on(Path::Portable, &x, &g, &tiles, chunk);
                 assert!(same(&v, &v_ref), "input, case {case}, chunk {chunk:?}");
-                let dm = transform_output_grad_on(Path::Avx512, &dy, &g, &tiles, chunk);
+                let dm = transform_output_grad_on(Path::Avx512(avx), &dy, &g, &tiles, chunk);
                 let dm_ref = transform_output_grad_on(Path::Portable, &dy, &g, &tiles, chunk);
                 assert!(
                     same(&dm, &dm_ref),
@@ -984,7 +995,15 @@ mod tests {
                 let bias = [0.5, -0.25];
                 let mut y = vec![f32::NAN; batch * 2 * g.out_plane()];
                 let mut y_ref = y.clone();
-                transform_output_on(Path::Avx512, &m, &g, &tiles, chunk, Some(&bias), &mut y);
+                transform_output_on(
+                    Path::Avx512(avx),
+                    &m,
+                    &g,
+                    &tiles,
+                    chunk,
+                    Some(&bias),
+                    &mut y,
+                );
                 transform_output_on(
                     Path::Portable,
                     &m,
@@ -1005,9 +1024,9 @@ mod tests {
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn avx512_weight_transforms_equal_the_portable_passes() {
-        if Path::best() != Path::Avx512 {
+        let Some(avx) = simd::Avx512::detect() else {
             return;
-        }
+        };
         let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
         for ins in [1, 3, 16, 21, 40] {
             let outs = 3;
@@ -1015,12 +1034,12 @@ mod tests {
             for (turned, strides) in [(false, [9 * ins, 9]), (true, [9, 9 * ins])] {
                 // Turned: U's rows are the convolution's inputs, read across its outputs.
                 let (o, i) = if turned { (ins, outs) } else { (outs, ins) };
-                let u = transform_weights_on(Path::Avx512, o, i, turned, &w, strides);
+                let u = transform_weights_on(Path::Avx512(avx), o, i, turned, &w, strides);
                 let u_ref = transform_weights_on(Path::Portable, o, i, turned, &w, strides);
                 assert!(same(&u, &u_ref), "ins {ins}, turned {turned}");
             }
             let du = pseudo_random(outs * FREQS * ins, 7 + ins as u64);
-            let dw = weight_grad_from_transformed(Path::Avx512, &du, outs, ins);
+            let dw = weight_grad_from_transformed(Path::Avx512(avx), &du, outs, ins);
             let dw_ref = weight_grad_from_transformed(Path::Portable, &du, outs, ins);
             assert!(same(&dw, &dw_ref), "weight gradient, ins {ins}");
         }
