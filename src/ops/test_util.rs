@@ -69,3 +69,22 @@ pub fn assert_matches_im2col(
     assert!(d < tol_w, "case {case}: weight gradient differs by {d}");
     (x, w, bias, dy)
 }
+
+/// The AVX-512 token for a test that compares the AVX-512 kernels with the portable ones, or
+/// `None` after [`note_no_avx512`].
+#[cfg(target_arch = "x86_64")]
+pub fn avx512_or_note(test: &str) -> Option<super::simd::Avx512> {
+    let token = super::simd::Avx512::detect();
+    if token.is_none() {
+        note_no_avx512(test);
+    }
+    token
+}
+
+/// Says on stderr that `test` does not run on this CPU, so that it does not pass in silence
+/// (`cargo test -- --nocapture` shows the note).
+pub fn note_no_avx512(test: &str) {
+    eprintln!(
+        "note: {test} not run: this CPU lacks AVX-512 (F, VL), so only the portable kernels run here"
+    );
+}

@@ -966,7 +966,9 @@ mod tests {
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn avx512_transforms_equal_the_portable_passes() {
-        let Some(avx) = simd::Avx512::detect() else {
+        let Some(avx) =
+            crate::ops::test_util::avx512_or_note("avx512_transforms_equal_the_portable_passes")
+        else {
             return;
         };
         let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
@@ -1024,7 +1026,9 @@ mod tests {
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn avx512_weight_transforms_equal_the_portable_passes() {
-        let Some(avx) = simd::Avx512::detect() else {
+        let Some(avx) = crate::ops::test_util::avx512_or_note(
+            "avx512_weight_transforms_equal_the_portable_passes",
+        ) else {
             return;
         };
         let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(a, b)| a.to_bits() == b.to_bits());
