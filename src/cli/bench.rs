@@ -230,7 +230,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     ));
     let d = DiscriminatorConfig::basic(3, args.ndf);
     let model = ModelConfig {
-        g: g.clone(),
+        g_a: g.clone(),
         g_b: g,
         d_a: d.clone(),
         d_b: d,

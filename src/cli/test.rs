@@ -13,6 +13,7 @@ use super::{DeviceArgs, UsageError};
 use crate::checkpoint;
 use crate::data::{self, ImageTensor};
 use crate::inference::{Translator, load_input};
+use crate::train::networks::{G_A, G_B};
 use crate::train::report::write_atomic;
 
 /// Which test folders to translate.
@@ -78,9 +79,9 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
         .find(|p| p.is_dir())
     };
     let wanted: &[(&str, &str, &str)] = match args.direction {
-        TestDirection::AtoB => &[("A", "G_A", "G_B")],
-        TestDirection::BtoA => &[("B", "G_B", "G_A")],
-        TestDirection::Both => &[("A", "G_A", "G_B"), ("B", "G_B", "G_A")],
+        TestDirection::AtoB => &[("A", G_A, G_B)],
+        TestDirection::BtoA => &[("B", G_B, G_A)],
+        TestDirection::Both => &[("A", G_A, G_B), ("B", G_B, G_A)],
     };
     let jobs: Vec<_> = wanted
         .iter()

@@ -289,7 +289,7 @@ impl TryFrom<&TrainArgs> for TrainConfig {
         // for BtoA the dataset swaps the folders, as upstream's does.
         let (nc_a, nc_b) = (a.input_nc, a.output_nc);
         let model = ModelConfig {
-            g: generator(nc_a, nc_b),
+            g_a: generator(nc_a, nc_b),
             g_b: generator(nc_b, nc_a),
             d_a: discriminator(nc_b),
             d_b: discriminator(nc_a),
@@ -298,7 +298,7 @@ impl TryFrom<&TrainArgs> for TrainConfig {
         };
         // Crops the networks cannot run on would panic inside a layer at the first step.
         if a.preprocess.crops() {
-            let (multiple, min) = (model.g.size_multiple(), model.min_side());
+            let (multiple, min) = (model.g_a.size_multiple(), model.min_side());
             if a.crop_size < min || !a.crop_size.is_multiple_of(multiple) {
                 return fail(format!(
                     "--netG {netg} with --netD {} needs --crop-size a multiple of {multiple} and at least {min}, not {}",

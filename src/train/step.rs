@@ -16,9 +16,10 @@ use burn::tensor::{Gradients, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::adam::Adam;
+use super::networks::{Kind, NamedNetworks, Networks};
 use super::pool::ImagePool;
 use crate::model::loss::{GanMode, l1};
-use crate::model::{Discriminator, Generator, Mode, ParamMut, Params};
+use crate::model::{Discriminator, Mode, ParamMut, Params};
 use crate::ops::{self, profile::timed};
 
 /// The loss weights (upstream `--lambda_A --lambda_B --lambda_identity --gan_mode`).
@@ -28,15 +29,6 @@ pub struct LossConfig {
     pub lambda_a: f64,
     pub lambda_b: f64,
     pub lambda_identity: f64,
-}
-
-/// The four networks of a CycleGAN; `g_a`: A→B, `d_a` judges B (upstream's naming).
-#[derive(Debug)]
-pub struct Networks {
-    pub g_a: Generator,
-    pub g_b: Generator,
-    pub d_a: Discriminator,
-    pub d_b: Discriminator,
 }
 
 /// The two optimisers: one over both generators, one over both discriminators.
@@ -223,8 +215,9 @@ pub fn train_step(
     lr: f64,
 ) -> (StepLosses, Visuals) {
     // Generators, with the discriminators frozen.
-    attach(&mut nets.g_a);
-    attach(&mut nets.g_b);
+    for (_, mut g) in nets.of_kind(Kind::Generator) {
+        attach(&mut g);
+    }
     // G_A's two calls share their transformed weights, forward and backward.
     let shared = ops::shared::SharedWeights::begin();
     let pass = timed(
@@ -244,15 +237,17 @@ pub fn train_step(
         || "step: generators update".into(),
         || {
             optim.g.begin_step();
-            step(&mut nets.g_a, "G_A", &grads, &mut optim.g, lr);
-            step(&mut nets.g_b, "G_B", &grads, &mut optim.g, lr);
+            for (name, mut g) in nets.of_kind(Kind::Generator) {
+                step(&mut g, name, &grads, &mut optim.g, lr);
+            }
             drop(grads);
         },
     );
 
     // Discriminators, on pooled fakes.
-    attach(&mut nets.d_a);
-    attach(&mut nets.d_b);
+    for (_, mut d) in nets.of_kind(Kind::Discriminator) {
+        attach(&mut d);
+    }
     let pooled_b = pools.fake_b.query(fake_b.clone());
     let pooled_a = pools.fake_a.query(fake_a.clone());
     let (loss_d_a, loss_d_b) = timed(
@@ -270,8 +265,9 @@ pub fn train_step(
         || "step: discriminators update".into(),
         || {
             optim.d.begin_step();
-            step(&mut nets.d_a, "D_A", &grads, &mut optim.d, lr);
-            step(&mut nets.d_b, "D_B", &grads, &mut optim.d, lr);
+            for (name, mut d) in nets.of_kind(Kind::Discriminator) {
+                step(&mut d, name, &grads, &mut optim.d, lr);
+            }
         },
     );
 
@@ -444,7 +440,7 @@ mod tests {
         let g = GeneratorConfig::Resnet(ResnetGeneratorConfig::official(3, 3, 4, 2));
         let d = DiscriminatorConfig::basic(3, 4);
         let model = crate::train::ModelConfig {
-            g: g.clone(),
+            g_a: g.clone(),
             g_b: g,
             d_a: d.clone(),
             d_b: d,
