@@ -145,7 +145,11 @@ fn iteration_one_losses_and_gradients_match_pytorch() {
     ] {
         rel_close(ours, expected[name].as_f64().expect("number"), 1e-5, name);
     }
-    let (fake_a, fake_b) = (pass.fake_a.clone().inner(), pass.fake_b.clone().inner());
+    let generated = &pass.generated;
+    let (fake_a, fake_b) = (
+        generated.fake_a.clone().inner(),
+        generated.fake_b.clone().inner(),
+    );
     let grads = pass.loss_g.backward();
     let mut ours = Vec::new();
     grads_of(&mut nets.g_a, &grads, &mut ours, "G_A");
