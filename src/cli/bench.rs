@@ -69,6 +69,10 @@ pub struct BenchArgs {
     /// With `--what loader`: decoding threads.
     #[arg(long = "num-threads", default_value_t = 4)]
     pub num_threads: usize,
+    /// With `--what loader`: refuse images with more pixels than this (decompression bombs);
+    /// the default is PIL's.
+    #[arg(long = "max-pixels", default_value_t = crate::data::DEFAULT_MAX_PIXELS)]
+    pub max_pixels: u64,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -190,6 +194,7 @@ fn loader(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let config = LoaderConfig {
         batch_size: args.batch_size,
         num_threads: args.num_threads,
+        max_pixels: args.max_pixels,
         ..LoaderConfig::default()
     };
     let loader = Loader::new(dataset, config)?;

@@ -58,6 +58,9 @@ pub struct TestArgs {
     /// Resize images to N×N first (upstream's test default is 256); without it, native size.
     #[arg(long = "load-size", alias = "load_size")]
     pub load_size: Option<usize>,
+    /// Refuse images with more pixels than this (decompression bombs); the default is PIL's.
+    #[arg(long = "max-pixels", alias = "max_pixels", default_value_t = data::DEFAULT_MAX_PIXELS)]
+    pub max_pixels: u64,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -126,7 +129,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
             let real = match load_input(
                 file,
                 forward.config().input_nc(),
-                data::DEFAULT_MAX_PIXELS,
+                args.max_pixels,
                 args.load_size,
             ) {
                 Ok(img) => img,

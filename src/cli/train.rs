@@ -112,6 +112,9 @@ pub struct TrainArgs {
     /// Image-decoding threads.
     #[arg(long = "num-threads", alias = "num_threads", default_value_t = 4)]
     pub num_threads: usize,
+    /// Refuse images with more pixels than this (decompression bombs); the default is PIL's.
+    #[arg(long = "max-pixels", alias = "max_pixels", default_value_t = crate::data::DEFAULT_MAX_PIXELS)]
+    pub max_pixels: u64,
 
     // Objective and optimisation.
     #[arg(long = "gan-mode", alias = "gan_mode", value_enum, default_value_t = GanMode::Lsgan)]
@@ -329,7 +332,7 @@ impl TryFrom<&TrainArgs> for TrainConfig {
                 shuffle: !a.serial_batches,
                 num_threads: a.num_threads.max(1),
                 seed: a.seed,
-                max_pixels: crate::data::DEFAULT_MAX_PIXELS,
+                max_pixels: a.max_pixels,
                 prefetch: 0,
             },
             model,

@@ -464,10 +464,10 @@ mod tests {
             .unwrap_err();
         let m = e.to_string();
         assert!(
-            m.contains("small.png") && m.contains("crop_size 16") && m.contains("20×10"),
+            m.contains("small.png") && m.contains("--crop-size 16") && m.contains("20×10"),
             "{m}"
         );
-        assert!(m.contains("--crop_size"), "{m}");
+        assert!(m.contains("lower --crop-size or raise --load-size"), "{m}");
         let cfg = TransformConfig::new(Preprocess::ResizeAndCrop, 200, 256);
         assert!(matches!(
             cfg.apply8(&img, Path::new("x"), &mut rng),
