@@ -36,20 +36,25 @@ pub enum What {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
+    /// What to time.
     #[arg(long, value_enum, default_value_t = What::Both)]
     pub what: What,
-    /// Image side.
+    /// Side of the random square images (with --what loader: the crop side).
     #[arg(long, default_value_t = 128)]
     pub size: usize,
+    /// Images per generator forward or training iteration (with --what loader: per batch).
     #[arg(long = "batch-size", alias = "batch", default_value_t = 1)]
     pub batch_size: usize,
     /// Timed repetitions (after one warm-up); the median is reported.
     #[arg(long, default_value_t = 5)]
     pub iters: usize,
+    /// Filters in the ResNet generator's last convolution (its width).
     #[arg(long, default_value_t = 64)]
     pub ngf: usize,
+    /// Residual blocks of the generator (9: resnet_9blocks).
     #[arg(long = "n-blocks", default_value_t = 9)]
     pub n_blocks: usize,
+    /// Filters in the basic discriminator's first convolution (its width).
     #[arg(long, default_value_t = 64)]
     pub ndf: usize,
     /// One JSON line with the keys of bench_pytorch.py.

@@ -37,6 +37,7 @@ pub struct TestArgs {
     /// The experiment name used for training.
     #[arg(long)]
     pub name: String,
+    /// Folder the training run saved into (its <name>/ sub-folder holds the checkpoints).
     #[arg(
         long = "checkpoints-dir",
         alias = "checkpoints_dir",
@@ -46,13 +47,16 @@ pub struct TestArgs {
     /// Which checkpoint: `latest` or an epoch number.
     #[arg(long, default_value = "latest")]
     pub epoch: String,
+    /// Which test folders to translate, and with which generator.
     #[arg(long, value_enum, default_value_t = TestDirection::Both)]
     pub direction: TestDirection,
     /// Translate at most this many images per folder.
     #[arg(long = "num-test", alias = "num_test", default_value_t = 50)]
     pub num_test: usize,
+    /// Where the pages go: <results-dir>/<name>/<phase>_<epoch>/index.html and images/.
     #[arg(long = "results-dir", alias = "results_dir", default_value = "results")]
     pub results_dir: PathBuf,
+    /// Which split of --dataroot to translate: <phase>A/ and <phase>B/.
     #[arg(long, default_value = "test")]
     pub phase: String,
     /// Resize images to N×N first (upstream's test default is 256); without it, native size.
