@@ -155,12 +155,14 @@ mod tests {
                 if !flag.starts_with('-') {
                     continue;
                 }
+                // clap's own `[default: …]` and `[possible values: …]` are no description.
+                let is_text = |t: &str| !t.is_empty() && !t.starts_with('[') && !t.starts_with('-');
                 let same_line = flag
                     .split_once("  ")
-                    .is_some_and(|(_, d)| !d.trim().is_empty());
+                    .is_some_and(|(_, d)| is_text(d.trim()));
                 let next_line = lines.get(i + 1).is_some_and(|next| {
                     let text = next.trim_start();
-                    !text.is_empty() && !text.starts_with('-') && next.len() - text.len() > indent
+                    is_text(text) && next.len() - text.len() > indent
                 });
                 assert!(
                     same_line || next_line,
