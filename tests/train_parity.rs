@@ -12,7 +12,8 @@ use cyclegan::model::loss::GanMode;
 use cyclegan::model::{
     DiscriminatorConfig, GeneratorConfig, InitType, ParamMut, Params, ResnetGeneratorConfig,
 };
-use cyclegan::train::step::{LossConfig, Networks, attach, discriminator_losses, generator_pass};
+use cyclegan::train::networks::{NamedNetworks, Networks};
+use cyclegan::train::step::{LossConfig, attach, discriminator_losses, generator_pass};
 use cyclegan::train::{ModelConfig, build_networks};
 
 const LR: f64 = 2e-4;
@@ -38,7 +39,7 @@ fn tiny_networks(device: &Device) -> Networks {
     let g = GeneratorConfig::Resnet(ResnetGeneratorConfig::official(3, 3, 8, 2));
     let d = DiscriminatorConfig::basic(3, 8);
     let model = ModelConfig {
-        g: g.clone(),
+        g_a: g.clone(),
         g_b: g,
         d_a: d.clone(),
         d_b: d,
@@ -47,18 +48,10 @@ fn tiny_networks(device: &Device) -> Networks {
     };
     let mut nets = build_networks(&model, 0, device);
     let sd = trace();
-    nets.g_a
-        .load_state_dict(&part(&sd, "init", "G_A"), device)
-        .expect("G_A");
-    nets.g_b
-        .load_state_dict(&part(&sd, "init", "G_B"), device)
-        .expect("G_B");
-    nets.d_a
-        .load_state_dict(&part(&sd, "init", "D_A"), device)
-        .expect("D_A");
-    nets.d_b
-        .load_state_dict(&part(&sd, "init", "D_B"), device)
-        .expect("D_B");
+    for (name, mut net) in nets.named_mut() {
+        net.load_state_dict(&part(&sd, "init", name), device)
+            .expect(name);
+    }
     nets
 }
 
@@ -152,7 +145,11 @@ fn iteration_one_losses_and_gradients_match_pytorch() {
     ] {
         rel_close(ours, expected[name].as_f64().expect("number"), 1e-5, name);
     }
-    let (fake_a, fake_b) = (pass.fake_a.clone().inner(), pass.fake_b.clone().inner());
+    let generated = &pass.generated;
+    let (fake_a, fake_b) = (
+        generated.fake_a.clone().inner(),
+        generated.fake_b.clone().inner(),
+    );
     let grads = pass.loss_g.backward();
     let mut ours = Vec::new();
     grads_of(&mut nets.g_a, &grads, &mut ours, "G_A");

@@ -36,20 +36,25 @@ pub enum What {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
+    /// What to time.
     #[arg(long, value_enum, default_value_t = What::Both)]
     pub what: What,
-    /// Image side.
+    /// Side of the random square images (with --what loader: the crop side).
     #[arg(long, default_value_t = 128)]
     pub size: usize,
+    /// Images per generator forward or training iteration (with --what loader: per batch).
     #[arg(long = "batch-size", alias = "batch", default_value_t = 1)]
     pub batch_size: usize,
     /// Timed repetitions (after one warm-up); the median is reported.
     #[arg(long, default_value_t = 5)]
     pub iters: usize,
+    /// Filters in the ResNet generator's last convolution (its width).
     #[arg(long, default_value_t = 64)]
     pub ngf: usize,
+    /// Residual blocks of the generator (9: resnet_9blocks).
     #[arg(long = "n-blocks", default_value_t = 9)]
     pub n_blocks: usize,
+    /// Filters in the basic discriminator's first convolution (its width).
     #[arg(long, default_value_t = 64)]
     pub ndf: usize,
     /// One JSON line with the keys of bench_pytorch.py.
@@ -69,6 +74,10 @@ pub struct BenchArgs {
     /// With `--what loader`: decoding threads.
     #[arg(long = "num-threads", default_value_t = 4)]
     pub num_threads: usize,
+    /// With `--what loader`: refuse images with more pixels than this (decompression bombs);
+    /// the default is PIL's.
+    #[arg(long = "max-pixels", default_value_t = crate::data::DEFAULT_MAX_PIXELS)]
+    pub max_pixels: u64,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -191,6 +200,7 @@ fn loader(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let config = LoaderConfig {
         batch_size: args.batch_size,
         num_threads: args.num_threads,
+        max_pixels: args.max_pixels,
         ..LoaderConfig::default()
     };
     let loader = Loader::new(dataset, config)?;
@@ -231,7 +241,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     ));
     let d = DiscriminatorConfig::basic(3, args.ndf);
     let model = ModelConfig {
-        g: g.clone(),
+        g_a: g.clone(),
         g_b: g,
         d_a: d.clone(),
         d_b: d,

@@ -90,3 +90,89 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every subcommand, nested ones included, with its path (`download dataset`).
+    fn subcommands(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Command)>) {
+        for sub in cmd.get_subcommands() {
+            let path = format!("{path} {}", sub.get_name()).trim().to_string();
+            subcommands(sub, &path, out);
+            out.push((path, sub.clone()));
+        }
+    }
+
+    /// Every argument of every subcommand says what it means: `cyclegan <sub> --help` has no
+    /// bare flag line. (Defaults are clap's own `[default: …]` beside the text.)
+    #[test]
+    fn every_flag_has_help() {
+        let mut subs = Vec::new();
+        subcommands(&Cli::command(), "", &mut subs);
+        let names: Vec<&str> = subs.iter().map(|(p, _)| p.as_str()).collect();
+        for wanted in [
+            "train",
+            "test",
+            "translate",
+            "info",
+            "convert",
+            "bench",
+            "download",
+        ] {
+            assert!(
+                names.contains(&wanted),
+                "no subcommand {wanted} in {names:?}"
+            );
+        }
+        let mut undocumented = Vec::new();
+        for (path, cmd) in &subs {
+            for arg in cmd.get_arguments() {
+                let help = arg.get_help().or(arg.get_long_help());
+                if help.is_none_or(|h| h.to_string().trim().is_empty()) {
+                    undocumented.push(format!("cyclegan {path} {}", arg.get_id()));
+                }
+            }
+        }
+        assert!(
+            undocumented.is_empty(),
+            "arguments without help: {undocumented:?}"
+        );
+    }
+
+    /// The same seen as a user sees it: in each subcommand's rendered `--help`, every line that
+    /// starts a flag has a description, after it on the line or indented on the next.
+    #[test]
+    fn every_flag_line_of_the_help_has_a_description() {
+        let mut subs = Vec::new();
+        subcommands(&Cli::command(), "", &mut subs);
+        let mut checked = 0;
+        for (path, mut cmd) in subs {
+            let help = cmd.render_help().to_string();
+            let lines: Vec<&str> = help.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                let flag = line.trim_start();
+                let indent = line.len() - flag.len();
+                if !flag.starts_with('-') {
+                    continue;
+                }
+                // clap's own `[default: …]` and `[possible values: …]` are no description.
+                let is_text = |t: &str| !t.is_empty() && !t.starts_with('[') && !t.starts_with('-');
+                let same_line = flag
+                    .split_once("  ")
+                    .is_some_and(|(_, d)| is_text(d.trim()));
+                let next_line = lines.get(i + 1).is_some_and(|next| {
+                    let text = next.trim_start();
+                    is_text(text) && next.len() - text.len() > indent
+                });
+                assert!(
+                    same_line || next_line,
+                    "cyclegan {path} --help: no description on `{line}`:\n{help}"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 80, "only {checked} flag lines found");
+    }
+}

@@ -13,6 +13,7 @@ use super::{DeviceArgs, UsageError};
 use crate::checkpoint;
 use crate::data::{self, ImageTensor};
 use crate::inference::{Translator, load_input};
+use crate::train::networks::{G_A, G_B};
 use crate::train::report::write_atomic;
 
 /// Which test folders to translate.
@@ -36,6 +37,7 @@ pub struct TestArgs {
     /// The experiment name used for training.
     #[arg(long)]
     pub name: String,
+    /// Folder the training run saved into (its <name>/ sub-folder holds the checkpoints).
     #[arg(
         long = "checkpoints-dir",
         alias = "checkpoints_dir",
@@ -45,18 +47,24 @@ pub struct TestArgs {
     /// Which checkpoint: `latest` or an epoch number.
     #[arg(long, default_value = "latest")]
     pub epoch: String,
+    /// Which test folders to translate, and with which generator.
     #[arg(long, value_enum, default_value_t = TestDirection::Both)]
     pub direction: TestDirection,
     /// Translate at most this many images per folder.
     #[arg(long = "num-test", alias = "num_test", default_value_t = 50)]
     pub num_test: usize,
+    /// Where the pages go: <results-dir>/<name>/<phase>_<epoch>/index.html and images/.
     #[arg(long = "results-dir", alias = "results_dir", default_value = "results")]
     pub results_dir: PathBuf,
+    /// Which split of --dataroot to translate: <phase>A/ and <phase>B/.
     #[arg(long, default_value = "test")]
     pub phase: String,
     /// Resize images to N×N first (upstream's test default is 256); without it, native size.
     #[arg(long = "load-size", alias = "load_size")]
     pub load_size: Option<usize>,
+    /// Refuse images with more pixels than this (decompression bombs); the default is PIL's.
+    #[arg(long = "max-pixels", alias = "max_pixels", default_value_t = data::DEFAULT_MAX_PIXELS)]
+    pub max_pixels: u64,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
@@ -78,9 +86,9 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
         .find(|p| p.is_dir())
     };
     let wanted: &[(&str, &str, &str)] = match args.direction {
-        TestDirection::AtoB => &[("A", "G_A", "G_B")],
-        TestDirection::BtoA => &[("B", "G_B", "G_A")],
-        TestDirection::Both => &[("A", "G_A", "G_B"), ("B", "G_B", "G_A")],
+        TestDirection::AtoB => &[("A", G_A, G_B)],
+        TestDirection::BtoA => &[("B", G_B, G_A)],
+        TestDirection::Both => &[("A", G_A, G_B), ("B", G_B, G_A)],
     };
     let jobs: Vec<_> = wanted
         .iter()
@@ -125,7 +133,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
             let real = match load_input(
                 file,
                 forward.config().input_nc(),
-                data::DEFAULT_MAX_PIXELS,
+                args.max_pixels,
                 args.load_size,
             ) {
                 Ok(img) => img,

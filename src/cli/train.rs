@@ -40,15 +40,17 @@ pub struct TrainArgs {
     /// Folder with trainA/ and trainB/ (or train/A and train/B).
     #[arg(long)]
     pub dataroot: PathBuf,
-    /// Experiment name: outputs go to <checkpoints-dir>/<name>/.
+    /// Experiment name: checkpoints, logs and samples go to <checkpoints-dir>/<name>/.
     #[arg(long, default_value = "experiment_name")]
     pub name: String,
+    /// Folder that holds one sub-folder per experiment.
     #[arg(
         long = "checkpoints-dir",
         alias = "checkpoints_dir",
         default_value = "checkpoints"
     )]
     pub checkpoints_dir: PathBuf,
+    /// Which model to train; only cycle_gan so far.
     #[arg(long, value_enum, default_value_t = ModelKind::CycleGan)]
     pub model: ModelKind,
 
@@ -59,13 +61,16 @@ pub struct TrainArgs {
     /// Discriminator: basic (70×70 PatchGAN), n_layers, pixel.
     #[arg(long = "netD", alias = "netd", value_enum, default_value_t = NetD::Basic)]
     pub net_d: NetD,
-    /// Layers of the `n_layers` discriminator.
+    /// Layers of the discriminator with --netD n_layers (basic is n_layers 3); ignored otherwise.
     #[arg(long = "n-layers-D", alias = "n_layers_D", default_value_t = 3)]
     pub n_layers_d: usize,
+    /// Filters in the generators' last convolution (their width; the others scale with it).
     #[arg(long, default_value_t = 64)]
     pub ngf: usize,
+    /// Filters in the discriminators' first convolution (their width).
     #[arg(long, default_value_t = 64)]
     pub ndf: usize,
+    /// Normalisation layers of all four networks.
     #[arg(long, value_enum, default_value_t = NormArg::Instance)]
     pub norm: NormArg,
     /// Learnable scale and shift in instance norms (many third-party models have them).
@@ -80,72 +85,102 @@ pub struct TrainArgs {
     /// Up-sampling in ResNet generators: transpose (upstream) or resize (nearest ×2 + conv).
     #[arg(long, value_enum, default_value_t = UpsamplingArg::Transpose)]
     pub upsampling: UpsamplingArg,
+    /// How the initial weights are drawn (normal: N(0, --init-gain)).
     #[arg(long = "init-type", alias = "init_type", value_enum, default_value_t = InitType::Normal)]
     pub init_type: InitType,
+    /// Scale of the normal, xavier and orthogonal initialisations.
     #[arg(long = "init-gain", alias = "init_gain", default_value_t = 0.02)]
     pub init_gain: f64,
+    /// Channels of domain A's images: 3 for RGB, 1 for grayscale.
     #[arg(long = "input-nc", alias = "input_nc", default_value_t = 3)]
     pub input_nc: usize,
+    /// Channels of domain B's images: 3 for RGB, 1 for grayscale.
     #[arg(long = "output-nc", alias = "output_nc", default_value_t = 3)]
     pub output_nc: usize,
 
     // Data.
+    /// Which split of --dataroot to train on: <phase>A/ and <phase>B/.
     #[arg(long, default_value = "train")]
     pub phase: String,
+    /// AtoB trains G_A to map the A folder to the B folder; BtoA swaps the folders.
     #[arg(long, value_enum, default_value_t = Direction::AtoB)]
     pub direction: Direction,
     /// Take B images in order instead of at random, and do not shuffle.
     #[arg(long = "serial-batches", alias = "serial_batches")]
     pub serial_batches: bool,
+    /// Use at most this many images of each folder (the first, in sorted order); without it,
+    /// all of them.
     #[arg(long = "max-dataset-size", alias = "max_dataset_size")]
     pub max_dataset_size: Option<usize>,
+    /// How images are scaled and cropped when loaded (resize_and_crop: to --load-size², then a
+    /// random --crop-size² crop).
     #[arg(long, value_enum, default_value_t = Preprocess::ResizeAndCrop)]
     pub preprocess: Preprocess,
+    /// Side images are resized to (the width, with scale_width) before cropping.
     #[arg(long = "load-size", alias = "load_size", default_value_t = 286)]
     pub load_size: usize,
+    /// Side of the random square crop the networks train on.
     #[arg(long = "crop-size", alias = "crop_size", default_value_t = 256)]
     pub crop_size: usize,
+    /// Do not flip images left-right at random (flipping augments the data).
     #[arg(long = "no-flip", alias = "no_flip")]
     pub no_flip: bool,
+    /// Image pairs per iteration.
     #[arg(long = "batch-size", alias = "batch_size", default_value_t = 1)]
     pub batch_size: usize,
     /// Image-decoding threads.
     #[arg(long = "num-threads", alias = "num_threads", default_value_t = 4)]
     pub num_threads: usize,
+    /// Refuse images with more pixels than this (decompression bombs); the default is PIL's.
+    #[arg(long = "max-pixels", alias = "max_pixels", default_value_t = crate::data::DEFAULT_MAX_PIXELS)]
+    pub max_pixels: u64,
 
     // Objective and optimisation.
+    /// The adversarial loss: lsgan (least squares) or vanilla (the original GAN's cross-entropy).
     #[arg(long = "gan-mode", alias = "gan_mode", value_enum, default_value_t = GanMode::Lsgan)]
     pub gan_mode: GanMode,
+    /// Weight of the cycle loss A → B → A (and of G_B's identity loss, times --lambda-identity).
     #[arg(long = "lambda-A", alias = "lambda_A", default_value_t = 10.0)]
     pub lambda_a: f64,
+    /// Weight of the cycle loss B → A → B (and of G_A's identity loss, times --lambda-identity).
     #[arg(long = "lambda-B", alias = "lambda_B", default_value_t = 10.0)]
     pub lambda_b: f64,
+    /// Weight of the identity losses (a generator fed its output domain should change nothing),
+    /// relative to the cycle losses: 0.1 makes them ten times smaller; 0 turns them off.
     #[arg(
         long = "lambda-identity",
         alias = "lambda_identity",
         default_value_t = 0.5
     )]
     pub lambda_identity: f64,
+    /// Earlier generated images kept to show the discriminators (0: only the current ones).
     #[arg(long = "pool-size", alias = "pool_size", default_value_t = 50)]
     pub pool_size: usize,
+    /// Initial learning rate of both Adam optimisers.
     #[arg(long, default_value_t = 0.0002)]
     pub lr: f64,
+    /// Adam's momentum term (β₁).
     #[arg(long, default_value_t = 0.5)]
     pub beta1: f64,
+    /// Adam's second-moment decay (β₂).
     #[arg(long, default_value_t = 0.999)]
     pub beta2: f64,
 
     // Schedule.
+    /// Epochs at the initial learning rate.
     #[arg(long = "n-epochs", alias = "n_epochs", default_value_t = 100)]
     pub n_epochs: usize,
+    /// Epochs after those over which the learning rate decays linearly to zero.
     #[arg(
         long = "n-epochs-decay",
         alias = "n_epochs_decay",
         default_value_t = 100
     )]
     pub n_epochs_decay: usize,
+    /// How the learning rate changes over epochs (linear: constant, then down to zero).
     #[arg(long = "lr-policy", alias = "lr_policy", value_enum, default_value_t = LrPolicy::Linear)]
     pub lr_policy: LrPolicy,
+    /// With --lr-policy step: multiply the learning rate by 0.1 every this many epochs.
     #[arg(
         long = "lr-decay-iters",
         alias = "lr_decay_iters",
@@ -157,31 +192,38 @@ pub struct TrainArgs {
     pub epoch_count: usize,
 
     // Outputs and run control.
+    /// Save the latest_net_* checkpoints and the resume state every this many images.
     #[arg(
         long = "save-latest-freq",
         alias = "save_latest_freq",
         default_value_t = 5000
     )]
     pub save_latest_freq: u64,
+    /// Keep <epoch>_net_* checkpoints at the end of every this many epochs.
     #[arg(
         long = "save-epoch-freq",
         alias = "save_epoch_freq",
         default_value_t = 5
     )]
     pub save_epoch_freq: usize,
+    /// Log the losses (loss_log.csv and the terminal) every this many images.
     #[arg(long = "print-freq", alias = "print_freq", default_value_t = 100)]
     pub print_freq: u64,
+    /// Save sample images for the web page every this many images.
     #[arg(long = "display-freq", alias = "display_freq", default_value_t = 400)]
     pub display_freq: u64,
     /// Resume from <checkpoints-dir>/<name>/train_state.safetensors exactly where it stopped.
     #[arg(long = "continue-train", alias = "continue_train")]
     pub continue_train: bool,
-    /// Start from latest_net_{G_A,G_B,D_A,D_B}.{safetensors,pth} in this folder.
+    /// Start from latest_net_{G_A,G_B,D_A,D_B}.{safetensors,pth} in this folder (generators
+    /// required, discriminators optional); without it, from random weights.
     #[arg(long = "init-from", alias = "init_from")]
     pub init_from: Option<PathBuf>,
-    /// Stop (and save) when this many iterations are done in all, resumes included.
+    /// Stop (and save) when this many iterations are done in all, resumes included; without it,
+    /// at the end of the last epoch.
     #[arg(long = "max-steps", alias = "max_steps")]
     pub max_steps: Option<u64>,
+    /// Seed of the initial weights, the data order and crops, and the image pools.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// No progress bars or notes; errors still print.
@@ -289,7 +331,7 @@ impl TryFrom<&TrainArgs> for TrainConfig {
         // for BtoA the dataset swaps the folders, as upstream's does.
         let (nc_a, nc_b) = (a.input_nc, a.output_nc);
         let model = ModelConfig {
-            g: generator(nc_a, nc_b),
+            g_a: generator(nc_a, nc_b),
             g_b: generator(nc_b, nc_a),
             d_a: discriminator(nc_b),
             d_b: discriminator(nc_a),
@@ -298,7 +340,7 @@ impl TryFrom<&TrainArgs> for TrainConfig {
         };
         // Crops the networks cannot run on would panic inside a layer at the first step.
         if a.preprocess.crops() {
-            let (multiple, min) = (model.g.size_multiple(), model.min_side());
+            let (multiple, min) = (model.g_a.size_multiple(), model.min_side());
             if a.crop_size < min || !a.crop_size.is_multiple_of(multiple) {
                 return fail(format!(
                     "--netG {netg} with --netD {} needs --crop-size a multiple of {multiple} and at least {min}, not {}",
@@ -329,7 +371,7 @@ impl TryFrom<&TrainArgs> for TrainConfig {
                 shuffle: !a.serial_batches,
                 num_threads: a.num_threads.max(1),
                 seed: a.seed,
-                max_pixels: crate::data::DEFAULT_MAX_PIXELS,
+                max_pixels: a.max_pixels,
                 prefetch: 0,
             },
             model,

@@ -39,8 +39,8 @@ pub struct TranslateArgs {
     /// Images of equal size translated together.
     #[arg(long = "batch-size", alias = "batch_size", default_value_t = 1)]
     pub batch_size: usize,
-    /// Refuse images with more pixels than this (decompression bombs).
-    #[arg(long, default_value_t = data::DEFAULT_MAX_PIXELS)]
+    /// Refuse images with more pixels than this (decompression bombs); the default is PIL's.
+    #[arg(long = "max-pixels", alias = "max_pixels", default_value_t = data::DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,
     #[command(flatten)]
     pub device: DeviceArgs,

@@ -21,7 +21,7 @@ pub enum DataError {
 
     #[error(
         "`{path}`: image is {width}×{height}, over the limit of {limit} pixels (a decompression \
-         bomb?); raise the pixel limit only if you trust the file"
+         bomb?); raise --max-pixels only if you trust the file"
     )]
     TooLarge {
         path: PathBuf,
@@ -35,7 +35,7 @@ pub enum DataError {
 
     #[error(
         "{channels} image channels requested; only 1 (grayscale) and 3 (RGB) are supported \
-         (--input_nc / --output_nc)"
+         (--input-nc / --output-nc)"
     )]
     Channels { channels: usize },
 
@@ -57,8 +57,8 @@ pub enum DataError {
     EmptyDomain { dir: PathBuf, phase: String },
 
     #[error(
-        "`{path}`: crop_size {crop_size} is larger than the image after preprocessing \
-         ({width}×{height}); lower --crop_size or raise --load_size, or use --preprocess none"
+        "`{path}`: --crop-size {crop_size} is larger than the image after preprocessing \
+         ({width}×{height}); lower --crop-size or raise --load-size, or use --preprocess none"
     )]
     CropTooLarge {
         path: PathBuf,
@@ -80,7 +80,7 @@ pub enum DataError {
 
     #[error(
         "one batch mixes image sizes: `{first}` is {first_size} but `{other}` is {other_size}; \
-         use a --preprocess with crop (all crops are crop_size²) or --batch_size 1"
+         use a --preprocess with crop (all crops are --crop-size²) or --batch-size 1"
     )]
     MixedSizes {
         first: PathBuf,
@@ -163,6 +163,8 @@ mod tests {
         };
         let m = e.to_string();
         assert!(m.contains("`x.jpg`: image is 30000×30000, over the limit of 89478485 pixels"));
+        // The limit's flag, which every command that reads images has.
+        assert!(m.contains("raise --max-pixels"), "{m}");
         assert!(e.is_file_error());
         assert!(!DataError::Channels { channels: 4 }.is_file_error());
         assert!(

@@ -247,7 +247,7 @@ pub struct Loader {
 impl Loader {
     pub fn new(dataset: UnalignedDataset, config: LoaderConfig) -> Result<Self, DataError> {
         if config.batch_size == 0 {
-            return Err(DataError::Config("--batch_size must be at least 1".into()));
+            return Err(DataError::Config("--batch-size must be at least 1".into()));
         }
         Ok(Loader {
             shared: Arc::new(Shared {

@@ -32,14 +32,14 @@ use super::resize::resize_bicubic;
 #[serde(rename_all = "snake_case")]
 #[value(rename_all = "snake_case")]
 pub enum Preprocess {
-    /// Resize to `load_size`², then a random `crop_size`² crop (the default).
+    /// Resize to `--load-size`², then a random `--crop-size`² crop (the default).
     #[default]
     ResizeAndCrop,
-    /// A random `crop_size`² crop of the original.
+    /// A random `--crop-size`² crop of the original.
     Crop,
-    /// Width to `load_size`, aspect kept (height at least `crop_size`).
+    /// Width to `--load-size`, aspect kept (height at least `--crop-size`).
     ScaleWidth,
-    /// `ScaleWidth`, then a random `crop_size`² crop.
+    /// `scale_width`, then a random `--crop-size`² crop.
     ScaleWidthAndCrop,
     /// Only round both sides to a multiple of 4 (bicubic), as the generators need.
     None,
@@ -464,10 +464,10 @@ mod tests {
             .unwrap_err();
         let m = e.to_string();
         assert!(
-            m.contains("small.png") && m.contains("crop_size 16") && m.contains("20×10"),
+            m.contains("small.png") && m.contains("--crop-size 16") && m.contains("20×10"),
             "{m}"
         );
-        assert!(m.contains("--crop_size"), "{m}");
+        assert!(m.contains("lower --crop-size or raise --load-size"), "{m}");
         let cfg = TransformConfig::new(Preprocess::ResizeAndCrop, 200, 256);
         assert!(matches!(
             cfg.apply8(&img, Path::new("x"), &mut rng),

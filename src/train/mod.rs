@@ -1,10 +1,12 @@
 //! Training a CycleGAN (upstream `train.py`): epochs of [`step::train_step`] with the
 //! learning-rate schedule, loss log, sample grids and checkpoints, resumable exactly.
 //!
-//! The loop only sequences; each concern has its module: [`step`] (the iteration), [`adam`],
-//! [`pool`], [`schedule`], [`state`] (resume), [`report`] (log, samples, web page).
+//! The loop only sequences; each concern has its module: [`step`] (the iteration),
+//! [`networks`] (the named networks), [`adam`], [`pool`], [`schedule`], [`state`] (resume),
+//! [`report`] (log, samples, web page).
 
 pub mod adam;
+pub mod networks;
 mod plot;
 pub mod pool;
 pub mod report;
@@ -26,16 +28,19 @@ use crate::model::{
 };
 use crate::tensors::stack;
 use adam::{Adam, AdamConfig};
+use networks::{D_A, D_B, G_A, G_B, Kind, NamedNetworks, Networks};
 use pool::ImagePool;
 use schedule::ScheduleConfig;
 use state::Position;
-use step::{LossConfig, Networks, Optimizers, Pools, StepLosses, train_step};
+use step::{LossConfig, Optimizers, Pools, StepLosses, train_step};
 
 /// The networks to build (upstream `--netG --netD --ngf --ndf --norm --init_type ...`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
-    /// `g_a` (A→B); `g_b` is the same with input and output channels swapped.
-    pub g: GeneratorConfig,
+    /// `g_a` (A→B); `g_b` is the same with input and output channels swapped. Runs trained
+    /// before the rename wrote it as `g` in their `opt.json`.
+    #[serde(alias = "g")]
+    pub g_a: GeneratorConfig,
     /// `d_a` (judges B); `d_b` the same on A's channels.
     pub d_a: DiscriminatorConfig,
     pub d_b: DiscriminatorConfig,
@@ -57,10 +62,20 @@ pub struct OutputConfig {
 }
 
 impl ModelConfig {
+    /// Each network's config under its name, in the order of [`Networks`]' table.
+    pub fn named(&self) -> [(&'static str, NetworkConfig); 4] {
+        [
+            (G_A, NetworkConfig::Generator(self.g_a.clone())),
+            (G_B, NetworkConfig::Generator(self.g_b.clone())),
+            (D_A, NetworkConfig::Discriminator(self.d_a.clone())),
+            (D_B, NetworkConfig::Discriminator(self.d_b.clone())),
+        ]
+    }
+
     /// The smallest image side all four networks run on.
     pub fn min_side(&self) -> usize {
         [
-            self.g.min_side(),
+            self.g_a.min_side(),
             self.g_b.min_side(),
             self.d_a.min_side(),
             self.d_b.min_side(),
@@ -309,19 +324,19 @@ pub fn train(
     })
 }
 
-/// Builds the four networks with upstream's initialisation, each from its own seed.
+/// Builds the networks with upstream's initialisation, each from its own seed (the seed plus
+/// its place in the table).
 pub fn build_networks(model: &ModelConfig, seed: u64, device: &Device) -> Networks {
     let mut nets = Networks {
-        g_a: model.g.init(device),
+        g_a: model.g_a.init(device),
         g_b: model.g_b.init(device),
         d_a: model.d_a.init(device),
         d_b: model.d_b.init(device),
     };
     let (init, gain) = (model.init_type, model.init_gain);
-    init_weights(&mut nets.g_a, init, gain, seed, device);
-    init_weights(&mut nets.g_b, init, gain, seed.wrapping_add(1), device);
-    init_weights(&mut nets.d_a, init, gain, seed.wrapping_add(2), device);
-    init_weights(&mut nets.d_b, init, gain, seed.wrapping_add(3), device);
+    for (i, (_, mut net)) in nets.named_mut().into_iter().enumerate() {
+        init_weights(&mut net, init, gain, seed.wrapping_add(i as u64), device);
+    }
     nets
 }
 
@@ -334,9 +349,9 @@ fn load_init(dir: &Path, nets: &mut Networks, device: &Device) -> Result<(), Tra
             .map(|ext| dir.join(format!("latest_net_{name}.{ext}")))
             .find(|p| p.exists())
     };
-    for (name, required) in [("G_A", true), ("G_B", true), ("D_A", false), ("D_B", false)] {
+    for (name, mut net) in nets.named_mut() {
         let Some(path) = find(name) else {
-            if required {
+            if net.kind() == Kind::Generator {
                 return Err(TrainError::InitMissing {
                     dir: dir.to_path_buf(),
                     file: format!("latest_net_{name}"),
@@ -348,12 +363,7 @@ fn load_init(dir: &Path, nets: &mut Networks, device: &Device) -> Result<(), Tra
             );
             continue;
         };
-        match name {
-            "G_A" => checkpoint::load_into(&path, &mut nets.g_a, device)?,
-            "G_B" => checkpoint::load_into(&path, &mut nets.g_b, device)?,
-            "D_A" => checkpoint::load_into(&path, &mut nets.d_a, device)?,
-            _ => checkpoint::load_into(&path, &mut nets.d_b, device)?,
-        }
+        checkpoint::load_into(&path, &mut net, device)?;
     }
     Ok(())
 }
@@ -385,7 +395,7 @@ fn check_finite(
 /// Image sizes come from the files with `--preprocess none`/`scale_width`: one the networks
 /// cannot run on is an error naming it, not a panic inside a layer.
 fn check_sizes(batch: &crate::data::Batch, model: &ModelConfig) -> Result<(), TrainError> {
-    let (multiple, min) = (model.g.size_multiple(), model.min_side());
+    let (multiple, min) = (model.g_a.size_multiple(), model.min_side());
     let images = batch
         .real_a
         .iter()
@@ -427,43 +437,22 @@ fn write_probe(dir: &Path) -> Result<(), TrainError> {
         })
 }
 
-fn net_configs(config: &TrainConfig) -> [NetworkConfig; 4] {
-    let m = &config.model;
-    [
-        NetworkConfig::Generator(m.g.clone()),
-        NetworkConfig::Generator(m.g_b.clone()),
-        NetworkConfig::Discriminator(m.d_a.clone()),
-        NetworkConfig::Discriminator(m.d_b.clone()),
-    ]
-}
-
 fn save_nets(
     dir: &Path,
     prefix: &str,
     config: &TrainConfig,
     nets: &mut Networks,
 ) -> Result<(), CheckpointError> {
-    let [g_a, g_b, d_a, d_b] = net_configs(config);
-    checkpoint::save_network(
-        &dir.join(format!("{prefix}_net_G_A.safetensors")),
-        &mut nets.g_a,
-        &g_a,
-    )?;
-    checkpoint::save_network(
-        &dir.join(format!("{prefix}_net_G_B.safetensors")),
-        &mut nets.g_b,
-        &g_b,
-    )?;
-    checkpoint::save_network(
-        &dir.join(format!("{prefix}_net_D_A.safetensors")),
-        &mut nets.d_a,
-        &d_a,
-    )?;
-    checkpoint::save_network(
-        &dir.join(format!("{prefix}_net_D_B.safetensors")),
-        &mut nets.d_b,
-        &d_b,
-    )
+    let configs = config.model.named();
+    for (name, mut net) in nets.named_mut() {
+        let (_, net_config) = configs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .expect("the model config names every network");
+        let path = dir.join(format!("{prefix}_net_{name}.safetensors"));
+        checkpoint::save_network(&path, &mut net, net_config)?;
+    }
+    Ok(())
 }
 
 /// The resume state first (what `--continue-train` reads), then the `latest_net_*` exports.
@@ -491,4 +480,40 @@ fn save_epoch(
 /// Sum of the trainable parameters of a network, for the start summary.
 pub fn count_params(net: &mut impl Params) -> usize {
     net.num_params()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// The config `cyclegan train` builds from `args`.
+    fn config_of(args: &[&str]) -> TrainConfig {
+        let cli = crate::cli::Cli::try_parse_from(args).expect("valid arguments");
+        let crate::cli::Command::Train(train) = cli.command else {
+            panic!("not a train command");
+        };
+        TrainConfig::try_from(&*train).expect("a valid config")
+    }
+
+    /// Runs trained before `ModelConfig.g` became `g_a` keep a readable `opt.json`: the fixture
+    /// is what the code of 37e4b2e wrote for the command below, and it loads as the same config
+    /// today's code builds from that command.
+    #[test]
+    fn an_old_opt_json_still_loads() {
+        let old = include_str!("../../tests/fixtures/opt_json/before_g_a.json");
+        assert!(old.contains("\"g\": {") && !old.contains("\"g_a\""));
+        let loaded: TrainConfig = serde_json::from_str(old).expect("the old opt.json loads");
+        let today = config_of(&[
+            "cyclegan",
+            "train",
+            "--dataroot",
+            "datasets/horse2zebra",
+            "--name",
+            "horse2zebra_cyclegan",
+        ]);
+        assert_eq!(loaded, today);
+        let written = serde_json::to_string_pretty(&loaded).expect("serialises");
+        assert!(written.contains("\"g_a\": {") && !written.contains("\"g\": {"));
+    }
 }

@@ -11,9 +11,10 @@ use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::TrainConfig;
+use super::networks::Networks;
 use super::plot;
 use super::state::Position;
-use super::step::{Networks, StepLosses, Visuals};
+use super::step::{StepLosses, Visuals};
 use crate::data::{ImageTensor, Loader};
 use crate::model::Params;
 use crate::tensors::unstack;
@@ -127,7 +128,7 @@ impl Report {
         );
         eprintln!(
             "  networks G_A/G_B {} ({:.3} M params each); D_A/D_B {} ({:.3} M)",
-            m.g.describe(),
+            m.g_a.describe(),
             nets.g_a.num_params() as f64 / 1e6,
             m.d_a.describe(),
             nets.d_a.num_params() as f64 / 1e6

@@ -12,7 +12,8 @@ use std::path::Path;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::step::{Networks, Optimizers, Pools};
+use super::networks::{NamedNetworks, Networks};
+use super::step::{Optimizers, Pools};
 use crate::checkpoint::{self, CheckpointError, RawTensor, StateDict};
 use crate::model::Params;
 
@@ -41,27 +42,6 @@ struct Metadata {
     pool_fake_b_rng: (String, String),
 }
 
-const NETS: [&str; 4] = ["G_A", "G_B", "D_A", "D_B"];
-
-fn nets_mut(nets: &mut Networks) -> [&mut dyn ParamsDyn; 4] {
-    [&mut nets.g_a, &mut nets.g_b, &mut nets.d_a, &mut nets.d_b]
-}
-
-/// Object-safe view of [`Params`] for iterating over the four networks.
-trait ParamsDyn {
-    fn state_dict_dyn(&mut self) -> StateDict;
-    fn load_dyn(&mut self, sd: &StateDict, device: &Device) -> Result<(), CheckpointError>;
-}
-
-impl<T: Params> ParamsDyn for T {
-    fn state_dict_dyn(&mut self) -> StateDict {
-        self.state_dict()
-    }
-    fn load_dyn(&mut self, sd: &StateDict, device: &Device) -> Result<(), CheckpointError> {
-        self.load_state_dict(sd, device)
-    }
-}
-
 fn host(t: &Tensor<4>) -> RawTensor {
     let shape = t.dims().to_vec();
     let data = t.clone().into_data().convert::<f32>().try_into_vec::<f32>();
@@ -80,8 +60,8 @@ pub fn save(
     position: Position,
 ) -> Result<(), CheckpointError> {
     let mut sd = StateDict::new();
-    for (name, net) in NETS.iter().zip(nets_mut(nets)) {
-        for (k, t) in net.state_dict_dyn() {
+    for (name, mut net) in nets.named_mut() {
+        for (k, t) in net.state_dict() {
             sd.insert(format!("{name}.{k}"), t);
         }
     }
@@ -146,8 +126,8 @@ pub fn load(
             })
             .collect()
     };
-    for (name, net) in NETS.iter().zip(nets_mut(nets)) {
-        net.load_dyn(&part(name), device)
+    for (name, mut net) in nets.named_mut() {
+        net.load_state_dict(&part(name), device)
             .map_err(|e| e.with_path(&path))?;
     }
     optim

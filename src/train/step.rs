@@ -16,6 +16,7 @@ use burn::tensor::{Gradients, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::adam::Adam;
+use super::networks::{Kind, NamedNetworks, Networks};
 use super::pool::ImagePool;
 use crate::model::loss::{GanMode, l1};
 use crate::model::{Discriminator, Generator, Mode, ParamMut, Params};
@@ -28,15 +29,6 @@ pub struct LossConfig {
     pub lambda_a: f64,
     pub lambda_b: f64,
     pub lambda_identity: f64,
-}
-
-/// The four networks of a CycleGAN; `g_a`: A→B, `d_a` judges B (upstream's naming).
-#[derive(Debug)]
-pub struct Networks {
-    pub g_a: Generator,
-    pub g_b: Generator,
-    pub d_a: Discriminator,
-    pub d_b: Discriminator,
 }
 
 /// The two optimisers: one over both generators, one over both discriminators.
@@ -109,6 +101,70 @@ pub struct Visuals {
 pub struct GeneratorPass {
     pub loss_g: Tensor<1>,
     pub losses: StepLosses,
+    pub generated: Generated,
+}
+
+/// Upstream's `backward_G`, term by term in its order and naming.
+pub fn generator_pass(
+    nets: &Networks,
+    real_a: &Tensor<4>,
+    real_b: &Tensor<4>,
+    loss: &LossConfig,
+) -> GeneratorPass {
+    let LossConfig {
+        gan_mode,
+        lambda_a,
+        lambda_b,
+        lambda_identity,
+    } = *loss;
+    let generated = generate(nets, real_a, real_b, lambda_identity > 0.0);
+    let Generated {
+        fake_b,
+        rec_a,
+        fake_a,
+        rec_b,
+        idt_a,
+        idt_b,
+    } = &generated;
+    // Identity losses: G_A fed real_B should return it unchanged, weighted by lambda_B (and
+    // G_B fed real_A by lambda_A), as upstream weighs them.
+    let loss_idt_a = idt_a
+        .as_ref()
+        .map(|idt_a| l1(idt_a.clone(), real_b.clone()) * (lambda_b * lambda_identity));
+    let loss_idt_b = idt_b
+        .as_ref()
+        .map(|idt_b| l1(idt_b.clone(), real_a.clone()) * (lambda_a * lambda_identity));
+    // GAN losses D_A(G_A(A)) and D_B(G_B(B)), the discriminators frozen.
+    let loss_g_a = gan_mode.loss(nets.d_a.forward(fake_b.clone(), Mode::Train), true);
+    let loss_g_b = gan_mode.loss(nets.d_b.forward(fake_a.clone(), Mode::Train), true);
+    // Cycle losses ||G_B(G_A(A)) - A|| and ||G_A(G_B(B)) - B||.
+    let loss_cycle_a = l1(rec_a.clone(), real_a.clone()) * lambda_a;
+    let loss_cycle_b = l1(rec_b.clone(), real_b.clone()) * lambda_b;
+
+    let losses = StepLosses {
+        idt_a: loss_idt_a.as_ref().map_or(0.0, scalar),
+        idt_b: loss_idt_b.as_ref().map_or(0.0, scalar),
+        g_a: scalar(&loss_g_a),
+        g_b: scalar(&loss_g_b),
+        cycle_a: scalar(&loss_cycle_a),
+        cycle_b: scalar(&loss_cycle_b),
+        ..StepLosses::default()
+    };
+    // Upstream's sum; without identity its idt terms are zeros, left out here.
+    let mut loss_g = loss_g_a + loss_g_b + loss_cycle_a + loss_cycle_b;
+    if let (Some(idt_a), Some(idt_b)) = (loss_idt_a, loss_idt_b) {
+        loss_g = loss_g + idt_a + idt_b;
+    }
+    GeneratorPass {
+        loss_g,
+        losses,
+        generated,
+    }
+}
+
+/// The generators' images of an iteration, by upstream's names: its `forward`'s four and, with
+/// identity losses, the two `backward_G` adds.
+pub struct Generated {
     pub fake_b: Tensor<4>,
     pub rec_a: Tensor<4>,
     pub fake_a: Tensor<4>,
@@ -117,76 +173,30 @@ pub struct GeneratorPass {
     pub idt_b: Option<Tensor<4>>,
 }
 
-pub fn generator_pass(
-    nets: &Networks,
-    real_a: &Tensor<4>,
-    real_b: &Tensor<4>,
-    loss: &LossConfig,
-) -> GeneratorPass {
-    let mode = Mode::Train;
-    let mut losses = StepLosses::default();
-    let identity = loss.lambda_identity > 0.0;
-    let g_a = |xs: Vec<Tensor<4>>| {
-        forward_stacked(|x| nets.g_a.forward(x, mode), nets.g_a.per_sample(), xs)
-    };
-    let g_b = |xs: Vec<Tensor<4>>| {
-        forward_stacked(|x| nets.g_b.forward(x, mode), nets.g_b.per_sample(), xs)
-    };
-    // Upstream's six generator calls, grouped by network where they do not depend on each
-    // other: G_A on [real_a, real_b], G_B on [real_b, real_a, fake_b], G_A on [fake_a].
-    let mut outs = g_a(if identity {
-        vec![real_a.clone(), real_b.clone()]
+/// Upstream's six generator calls (`fake_B = G_A(real_A)`, `rec_A = G_B(fake_B)`,
+/// `fake_A = G_B(real_B)`, `rec_B = G_A(fake_A)`, `idt_A = G_A(real_B)`, `idt_B = G_B(real_A)`)
+/// as three: calls of one network that do not wait on each other run as one stacked batch
+/// ([`forward_stacked`]). Where the step shares Winograd-transformed weights
+/// ([`ops::shared::SharedWeights`]), G_A's two calls share theirs; G_B, called once, keeps none.
+fn generate(nets: &Networks, real_a: &Tensor<4>, real_b: &Tensor<4>, identity: bool) -> Generated {
+    let (fake_b, idt_a) = if identity {
+        let [fake_b, idt_a] = calls(&nets.g_a, [real_a, real_b]);
+        (fake_b, Some(idt_a))
     } else {
-        vec![real_a.clone()]
-    });
-    let idt_a_out = identity.then(|| outs.pop().expect("idt_a"));
-    let fake_b = outs.pop().expect("fake_b");
-    // G_B runs once: its transformed weights are not worth keeping (ops::shared).
-    let mut outs = ops::shared::used_once(|| {
-        g_b(if identity {
-            vec![real_b.clone(), real_a.clone(), fake_b.clone()]
-        } else {
-            vec![real_b.clone(), fake_b.clone()]
-        })
-    });
-    let rec_a = outs.pop().expect("rec_a");
-    let idt_b_out = identity.then(|| outs.pop().expect("idt_b"));
-    let fake_a = outs.pop().expect("fake_a");
-    let rec_b = g_a(vec![fake_a.clone()]).pop().expect("rec_b");
-
-    let (mut idt_a, mut idt_b) = (None, None);
-    let mut loss_g = None;
-    if let (Some(a), Some(b)) = (idt_a_out, idt_b_out) {
-        // idt_a = G_A(B) should be B; weighted by λ_B (upstream's convention).
-        let loss_idt_a = l1(a.clone(), real_b.clone()) * (loss.lambda_b * loss.lambda_identity);
-        let loss_idt_b = l1(b.clone(), real_a.clone()) * (loss.lambda_a * loss.lambda_identity);
-        losses.idt_a = scalar(&loss_idt_a);
-        losses.idt_b = scalar(&loss_idt_b);
-        loss_g = Some(loss_idt_a + loss_idt_b);
-        idt_a = Some(a);
-        idt_b = Some(b);
-    }
-    let loss_g_a = loss
-        .gan_mode
-        .loss(nets.d_a.forward(fake_b.clone(), mode), true);
-    let loss_g_b = loss
-        .gan_mode
-        .loss(nets.d_b.forward(fake_a.clone(), mode), true);
-    let loss_cycle_a = l1(rec_a.clone(), real_a.clone()) * loss.lambda_a;
-    let loss_cycle_b = l1(rec_b.clone(), real_b.clone()) * loss.lambda_b;
-    losses.g_a = scalar(&loss_g_a);
-    losses.g_b = scalar(&loss_g_b);
-    losses.cycle_a = scalar(&loss_cycle_a);
-    losses.cycle_b = scalar(&loss_cycle_b);
-    // Summed in upstream's order: idt, G, cycle.
-    let rest = loss_g_a + loss_g_b + loss_cycle_a + loss_cycle_b;
-    let loss_g = match loss_g {
-        Some(idt) => idt + rest,
-        None => rest,
+        let [fake_b] = calls(&nets.g_a, [real_a]);
+        (fake_b, None)
     };
-    GeneratorPass {
-        loss_g,
-        losses,
+    let (fake_a, idt_b, rec_a) = ops::shared::used_once(|| {
+        if identity {
+            let [fake_a, idt_b, rec_a] = calls(&nets.g_b, [real_b, real_a, &fake_b]);
+            (fake_a, Some(idt_b), rec_a)
+        } else {
+            let [fake_a, rec_a] = calls(&nets.g_b, [real_b, &fake_b]);
+            (fake_a, None, rec_a)
+        }
+    });
+    let [rec_b] = calls(&nets.g_a, [&fake_a]);
+    Generated {
         fake_b,
         rec_a,
         fake_a,
@@ -194,6 +204,17 @@ pub fn generator_pass(
         idt_a,
         idt_b,
     }
+}
+
+/// `g` on each of `xs`, stacked where that gives the same values; the outputs in their order.
+fn calls<const N: usize>(g: &Generator, xs: [&Tensor<4>; N]) -> [Tensor<4>; N] {
+    let ys = forward_stacked(
+        |x| g.forward(x, Mode::Train),
+        g.per_sample(),
+        xs.map(Tensor::clone).to_vec(),
+    );
+    ys.try_into()
+        .unwrap_or_else(|_| unreachable!("one output per input"))
 }
 
 /// Both discriminators' objectives on real images and the (pooled, detached) fakes.
@@ -223,8 +244,9 @@ pub fn train_step(
     lr: f64,
 ) -> (StepLosses, Visuals) {
     // Generators, with the discriminators frozen.
-    attach(&mut nets.g_a);
-    attach(&mut nets.g_b);
+    for (_, mut g) in nets.of_kind(Kind::Generator) {
+        attach(&mut g);
+    }
     // G_A's two calls share their transformed weights, forward and backward.
     let shared = ops::shared::SharedWeights::begin();
     let pass = timed(
@@ -234,7 +256,8 @@ pub fn train_step(
     shared.end_forward();
     let mut out = pass.losses;
     // Keep the fakes' values before backward consumes their graph.
-    let (fake_b, fake_a) = (pass.fake_b.inner(), pass.fake_a.inner());
+    let generated = pass.generated;
+    let (fake_b, fake_a) = (generated.fake_b.inner(), generated.fake_a.inner());
     let grads = timed(
         || "step: generators backward".into(),
         || pass.loss_g.backward(),
@@ -244,15 +267,17 @@ pub fn train_step(
         || "step: generators update".into(),
         || {
             optim.g.begin_step();
-            step(&mut nets.g_a, "G_A", &grads, &mut optim.g, lr);
-            step(&mut nets.g_b, "G_B", &grads, &mut optim.g, lr);
+            for (name, mut g) in nets.of_kind(Kind::Generator) {
+                step(&mut g, name, &grads, &mut optim.g, lr);
+            }
             drop(grads);
         },
     );
 
     // Discriminators, on pooled fakes.
-    attach(&mut nets.d_a);
-    attach(&mut nets.d_b);
+    for (_, mut d) in nets.of_kind(Kind::Discriminator) {
+        attach(&mut d);
+    }
     let pooled_b = pools.fake_b.query(fake_b.clone());
     let pooled_a = pools.fake_a.query(fake_a.clone());
     let (loss_d_a, loss_d_b) = timed(
@@ -270,20 +295,21 @@ pub fn train_step(
         || "step: discriminators update".into(),
         || {
             optim.d.begin_step();
-            step(&mut nets.d_a, "D_A", &grads, &mut optim.d, lr);
-            step(&mut nets.d_b, "D_B", &grads, &mut optim.d, lr);
+            for (name, mut d) in nets.of_kind(Kind::Discriminator) {
+                step(&mut d, name, &grads, &mut optim.d, lr);
+            }
         },
     );
 
     let visuals = Visuals {
         real_a,
         fake_b,
-        rec_a: pass.rec_a.inner(),
-        idt_b: pass.idt_b.map(Tensor::inner),
+        rec_a: generated.rec_a.inner(),
+        idt_b: generated.idt_b.map(Tensor::inner),
         real_b,
         fake_a,
-        rec_b: pass.rec_b.inner(),
-        idt_a: pass.idt_a.map(Tensor::inner),
+        rec_b: generated.rec_b.inner(),
+        idt_a: generated.idt_a.map(Tensor::inner),
     };
     (out, visuals)
 }
@@ -444,7 +470,7 @@ mod tests {
         let g = GeneratorConfig::Resnet(ResnetGeneratorConfig::official(3, 3, 4, 2));
         let d = DiscriminatorConfig::basic(3, 4);
         let model = crate::train::ModelConfig {
-            g: g.clone(),
+            g_a: g.clone(),
             g_b: g,
             d_a: d.clone(),
             d_b: d,
