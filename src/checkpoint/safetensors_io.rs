@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, SafeTensorError, View};
 
+use super::elem_type::ElemType;
 use super::error::CheckpointError;
-use super::state_dict::{ElemType, RawTensor, StateDict};
+use crate::model::{RawTensor, StateDict};
 
 /// The header key safetensors reserves for metadata; no tensor may be called that.
 const METADATA_KEY: &str = "__metadata__";

@@ -13,8 +13,8 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::step::{Networks, Optimizers, Pools};
-use crate::checkpoint::{self, CheckpointError, RawTensor, StateDict};
-use crate::model::Params;
+use crate::checkpoint::{self, CheckpointError};
+use crate::model::{KeyMismatch, Params, RawTensor, StateDict};
 
 pub const STATE_FILE: &str = "train_state.safetensors";
 const METADATA_KEY: &str = "cyclegan.train_state";
@@ -50,14 +50,14 @@ fn nets_mut(nets: &mut Networks) -> [&mut dyn ParamsDyn; 4] {
 /// Object-safe view of [`Params`] for iterating over the four networks.
 trait ParamsDyn {
     fn state_dict_dyn(&mut self) -> StateDict;
-    fn load_dyn(&mut self, sd: &StateDict, device: &Device) -> Result<(), CheckpointError>;
+    fn load_dyn(&mut self, sd: &StateDict, device: &Device) -> Result<(), KeyMismatch>;
 }
 
 impl<T: Params> ParamsDyn for T {
     fn state_dict_dyn(&mut self) -> StateDict {
         self.state_dict()
     }
-    fn load_dyn(&mut self, sd: &StateDict, device: &Device) -> Result<(), CheckpointError> {
+    fn load_dyn(&mut self, sd: &StateDict, device: &Device) -> Result<(), KeyMismatch> {
         self.load_state_dict(sd, device)
     }
 }
@@ -148,7 +148,7 @@ pub fn load(
     };
     for (name, net) in NETS.iter().zip(nets_mut(nets)) {
         net.load_dyn(&part(name), device)
-            .map_err(|e| e.with_path(&path))?;
+            .map_err(|e| CheckpointError::layout(&path, e))?;
     }
     optim
         .g
