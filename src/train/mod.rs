@@ -18,6 +18,7 @@ use std::time::Instant;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
+use crate::atomic_write::TEMP_MARKER;
 use crate::checkpoint::{self, CheckpointError};
 use crate::data::{DatasetOptions, Loader, LoaderConfig, UnalignedDataset};
 use crate::model::{
@@ -384,7 +385,7 @@ fn check_sizes(batch: &crate::data::Batch, model: &ModelConfig) -> Result<(), Tr
 fn write_probe(dir: &Path) -> Result<(), TrainError> {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().contains(".tmp-") {
+            if entry.file_name().to_string_lossy().contains(TEMP_MARKER) {
                 let _ = std::fs::remove_file(entry.path());
             }
         }

@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::TrainConfig;
 use super::state::Position;
 use super::step::{Networks, StepLosses, Visuals};
+use crate::atomic_write::write_atomic;
 use crate::data::{ImageTensor, Loader};
 use crate::model::Params;
 use crate::tensors::unstack;
@@ -231,10 +232,10 @@ impl Report {
         let web = self.dir.join("web");
         if !self.history.is_empty() {
             let plot = loss_plot(&self.history, 900, 360);
-            let tmp = web.join(".loss.png.tmp");
-            plot.save_with_format(&tmp, image::ImageFormat::Png)
+            let mut png = Vec::new();
+            plot.write_to(&mut io::Cursor::new(&mut png), image::ImageFormat::Png)
                 .map_err(io::Error::other)?;
-            fs::rename(&tmp, web.join("loss.png"))?;
+            write_atomic(&web.join("loss.png"), &png)?;
         }
         let mut html = String::from(
             "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>cyclegan training</title>\n\
@@ -365,18 +366,6 @@ fn escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-/// Writes through a temporary file and a rename, so readers never see half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned()),
-        std::process::id()
-    ));
-    fs::write(&tmp, bytes)?;
-    fs::rename(&tmp, path)
 }
 
 #[cfg(test)]
