@@ -1,11 +1,8 @@
 //! Architecture detection from a state dict's keys and shapes alone, so that `translate` takes
 //! an official pretrained `.pth` (or a third-party one) without `--netG` and friends.
-//!
-//! Also the two repairs upstream's loader makes silently (`base_model.py`,
-//! `__patch_instance_norm_state_dict`), done here explicitly: stale InstanceNorm
-//! `running_mean` / `running_var` / `num_batches_tracked` keys from pre-0.4 PyTorch are dropped,
-//! and a `module.` prefix left by `DataParallel` is stripped.
+//! Before detection, the repairs upstream's loader makes ([`super::repair`]).
 
+use super::repair::{drop_stale_norm_stats, strip_module_prefix};
 use crate::model::{
     BlockNaming, DiscriminatorConfig, GeneratorConfig, NetworkConfig, NormKind,
     ResnetGeneratorConfig, StateDict, UnetGeneratorConfig, Upsampling,
@@ -32,16 +29,6 @@ pub enum DetectError {
     Unbuildable { network: String, reason: String },
 }
 
-/// Strips `module.` prefixes (DataParallel) from every key.
-pub fn strip_module_prefix(sd: StateDict) -> StateDict {
-    sd.into_iter()
-        .map(|(k, v)| match k.strip_prefix("module.") {
-            Some(rest) => (rest.to_string(), v),
-            None => (k, v),
-        })
-        .collect()
-}
-
 /// Detects the network a state dict belongs to, and returns the state dict as that network
 /// loads it (stale instance-norm statistics dropped) with the keys that were dropped.
 pub fn detect(sd: StateDict) -> Result<(NetworkConfig, StateDict, Vec<String>), DetectError> {
@@ -59,7 +46,7 @@ pub fn detect(sd: StateDict) -> Result<(NetworkConfig, StateDict, Vec<String>), 
         return Err(unknown_layout(&sd));
     };
     check_buildable(&config, &sd)?;
-    let (sd, dropped) = drop_stale_norm_stats(sd, &config);
+    let (sd, dropped) = drop_stale_norm_stats(sd, config.norm() == NormKind::Batch);
     Ok((config, sd, dropped))
 }
 
@@ -339,25 +326,6 @@ fn detect_pixel(sd: &StateDict, first: &[usize]) -> Result<DiscriminatorConfig, 
         norm,
         use_bias,
     })
-}
-
-/// Drops the statistics an InstanceNorm of pre-0.4 PyTorch saved; the layer never uses them,
-/// and upstream's loader deletes them the same way.
-pub fn drop_stale_norm_stats(sd: StateDict, config: &NetworkConfig) -> (StateDict, Vec<String>) {
-    let batch = match config {
-        NetworkConfig::Generator(GeneratorConfig::Resnet(c)) => c.norm == NormKind::Batch,
-        NetworkConfig::Generator(GeneratorConfig::Unet(c)) => c.norm == NormKind::Batch,
-        NetworkConfig::Discriminator(
-            DiscriminatorConfig::NLayers { norm, .. } | DiscriminatorConfig::Pixel { norm, .. },
-        ) => *norm == NormKind::Batch,
-    };
-    // `num_batches_tracked` only matters for BatchNorm with `momentum=None`, which upstream never
-    // uses; PyTorch fills it in again when it loads a state dict without it.
-    let (dropped, kept): (StateDict, StateDict) = sd.into_iter().partition(|(k, _)| {
-        let stale_stats = k.ends_with(".running_mean") || k.ends_with(".running_var");
-        k.ends_with(".num_batches_tracked") || (!batch && stale_stats)
-    });
-    (kept, dropped.into_keys().collect())
 }
 
 #[cfg(test)]

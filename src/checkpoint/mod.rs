@@ -10,6 +10,7 @@ pub mod error;
 pub mod format;
 pub mod pickle;
 pub mod pth;
+pub mod repair;
 pub mod safetensors_io;
 
 use std::collections::BTreeMap;
@@ -79,30 +80,24 @@ pub fn load_generator(
     Ok((config, generator))
 }
 
-/// Loads `path` into an already built network, strictly.
+/// Loads `path` into an already built network, strictly, after the same repairs as [`load`]
+/// ([`repair`]); returns the keys those dropped, for the caller to report.
 pub fn load_into(
     path: &Path,
     net: &mut impl Params,
     device: &Device,
-) -> Result<(), CheckpointError> {
+) -> Result<Vec<String>, CheckpointError> {
     let (sd, _, _) = read_state_dict(path)?;
-    let sd = detect::strip_module_prefix(sd);
-    // Stale instance-norm statistics are dropped only where the network has no such key.
-    let mut wanted = std::collections::BTreeSet::new();
+    let sd = repair::strip_module_prefix(sd);
+    // A network keeps running statistics exactly when it is batch-normed.
+    let mut batch_norm = false;
     net.visit("", &mut |key, _, _| {
-        wanted.insert(key.to_string());
+        batch_norm |= key.ends_with(".running_mean");
     });
-    let sd: StateDict = sd
-        .into_iter()
-        .filter(|(k, _)| {
-            wanted.contains(k)
-                || !(k.ends_with(".running_mean")
-                    || k.ends_with(".running_var")
-                    || k.ends_with(".num_batches_tracked"))
-        })
-        .collect();
+    let (sd, dropped) = repair::drop_stale_norm_stats(sd, batch_norm);
     net.load_state_dict(&sd, device)
-        .map_err(|e| CheckpointError::layout(path, e))
+        .map_err(|e| CheckpointError::layout(path, e))?;
+    Ok(dropped)
 }
 
 /// Writes a state dict as safetensors under the official keys, with the architecture in the

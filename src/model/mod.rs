@@ -168,6 +168,17 @@ pub enum NetworkConfig {
 }
 
 impl NetworkConfig {
+    /// The norm every layer of the network uses.
+    pub fn norm(&self) -> NormKind {
+        match self {
+            NetworkConfig::Generator(GeneratorConfig::Resnet(c)) => c.norm,
+            NetworkConfig::Generator(GeneratorConfig::Unet(c)) => c.norm,
+            NetworkConfig::Discriminator(
+                DiscriminatorConfig::NLayers { norm, .. } | DiscriminatorConfig::Pixel { norm, .. },
+            ) => *norm,
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             NetworkConfig::Generator(g) => format!("generator {}", g.describe()),

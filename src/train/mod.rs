@@ -321,11 +321,18 @@ fn load_init(dir: &Path, nets: &mut Networks, device: &Device) -> Result<(), Tra
             );
             continue;
         };
-        match name {
+        let dropped = match name {
             "G_A" => checkpoint::load_into(&path, &mut nets.g_a, device)?,
             "G_B" => checkpoint::load_into(&path, &mut nets.g_b, device)?,
             "D_A" => checkpoint::load_into(&path, &mut nets.d_a, device)?,
             _ => checkpoint::load_into(&path, &mut nets.d_b, device)?,
+        };
+        if !dropped.is_empty() {
+            eprintln!(
+                "note: --init-from {}: dropped {} stale norm statistic(s) {name} does not use, as upstream's loader does",
+                path.display(),
+                dropped.len()
+            );
         }
     }
     Ok(())
