@@ -9,6 +9,7 @@
 //! training ([`train`]) or translation ([`inference`]) → checkpoints ([`checkpoint`]). The
 //! command line ([`cli`]) only turns arguments into the typed configs these take.
 
+pub mod atomic_write;
 pub mod checkpoint;
 pub mod cli;
 pub mod data;

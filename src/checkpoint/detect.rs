@@ -1,30 +1,37 @@
 //! Architecture detection from a state dict's keys and shapes alone, so that `translate` takes
 //! an official pretrained `.pth` (or a third-party one) without `--netG` and friends.
-//!
-//! Also the two repairs upstream's loader makes silently (`base_model.py`,
-//! `__patch_instance_norm_state_dict`), done here explicitly: stale InstanceNorm
-//! `running_mean` / `running_var` / `num_batches_tracked` keys from pre-0.4 PyTorch are dropped,
-//! and a `module.` prefix left by `DataParallel` is stripped.
+//! Before detection, the repairs upstream's loader makes ([`super::repair`]).
 
-use crate::checkpoint::{CheckpointError, StateDict};
+use super::repair::{drop_stale_norm_stats, strip_module_prefix};
 use crate::model::{
     BlockNaming, DiscriminatorConfig, GeneratorConfig, NetworkConfig, NormKind,
-    ResnetGeneratorConfig, UnetGeneratorConfig, Upsampling,
+    ResnetGeneratorConfig, StateDict, UnetGeneratorConfig, Upsampling,
 };
 
-/// Strips `module.` prefixes (DataParallel) from every key.
-pub fn strip_module_prefix(sd: StateDict) -> StateDict {
-    sd.into_iter()
-        .map(|(k, v)| match k.strip_prefix("module.") {
-            Some(rest) => (rest.to_string(), v),
-            None => (k, v),
-        })
-        .collect()
+/// Why no network could be made of a state dict's keys and shapes. The tensors alone are known
+/// here; [`CheckpointError::Detect`](super::CheckpointError::Detect) adds the file's path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DetectError {
+    #[error(
+        "no known network layout (ResNet or U-Net generator, n-layer or pixel PatchGAN) fits these keys: {first_keys}"
+    )]
+    UnknownLayout { first_keys: String },
+
+    #[error("`{key}` has shape {shape:?}, expected a 4-d convolution weight")]
+    NotAConv { key: String, shape: Vec<usize> },
+
+    #[error("`{key}`, {what}, is missing (is the file complete?)")]
+    Missing { key: String, what: &'static str },
+
+    #[error(
+        "{network} cannot be built: {reason} (the file's shapes or its architecture metadata are corrupt)"
+    )]
+    Unbuildable { network: String, reason: String },
 }
 
 /// Detects the network a state dict belongs to, and returns the state dict as that network
 /// loads it (stale instance-norm statistics dropped) with the keys that were dropped.
-pub fn detect(sd: StateDict) -> Result<(NetworkConfig, StateDict, Vec<String>), CheckpointError> {
+pub fn detect(sd: StateDict) -> Result<(NetworkConfig, StateDict, Vec<String>), DetectError> {
     let sd = strip_module_prefix(sd);
     let shape = |k: &str| sd.get(k).map(|t| t.shape.clone());
     let config = if let Some(s) = shape("model.model.0.weight") {
@@ -39,7 +46,7 @@ pub fn detect(sd: StateDict) -> Result<(NetworkConfig, StateDict, Vec<String>), 
         return Err(unknown_layout(&sd));
     };
     check_buildable(&config, &sd)?;
-    let (sd, dropped) = drop_stale_norm_stats(sd, &config);
+    let (sd, dropped) = drop_stale_norm_stats(sd, config.norm() == NormKind::Batch);
     Ok((config, sd, dropped))
 }
 
@@ -54,33 +61,44 @@ pub const MAX_DEPTH: usize = 24;
 /// of the network in the file, so a corrupt or hostile file whose shapes (or metadata) claim an
 /// enormous network is refused here instead of exhausting memory in `init`. The weight count
 /// is a lower bound (the largest convolutions only), so no loadable checkpoint is refused.
-pub fn check_buildable(config: &NetworkConfig, sd: &StateDict) -> Result<(), CheckpointError> {
-    let refuse = |what: String| {
-        Err(CheckpointError::UnknownLayout {
-            path: Default::default(),
-            first_keys: what,
+pub fn check_buildable(config: &NetworkConfig, sd: &StateDict) -> Result<(), DetectError> {
+    let refuse = |reason: String| {
+        Err(DetectError::Unbuildable {
+            network: config.describe(),
+            reason,
         })
     };
-    let (channels, depth): (&[usize], usize) = match config {
-        NetworkConfig::Generator(GeneratorConfig::Resnet(c)) => {
-            (&[c.input_nc, c.output_nc, c.ngf], 0)
-        }
-        NetworkConfig::Generator(GeneratorConfig::Unet(c)) => {
-            (&[c.input_nc, c.output_nc, c.ngf], c.num_downs)
-        }
+    // Upstream's option names, so the reason says which number is wrong.
+    let (channels, depth): (&[(&str, usize)], usize) = match config {
+        NetworkConfig::Generator(GeneratorConfig::Resnet(c)) => (
+            &[
+                ("input_nc", c.input_nc),
+                ("output_nc", c.output_nc),
+                ("ngf", c.ngf),
+            ],
+            0,
+        ),
+        NetworkConfig::Generator(GeneratorConfig::Unet(c)) => (
+            &[
+                ("input_nc", c.input_nc),
+                ("output_nc", c.output_nc),
+                ("ngf", c.ngf),
+            ],
+            c.num_downs,
+        ),
         NetworkConfig::Discriminator(DiscriminatorConfig::NLayers {
             input_nc,
             ndf,
             n_layers,
             ..
-        }) => (&[*input_nc, *ndf], *n_layers),
+        }) => (&[("input_nc", *input_nc), ("ndf", *ndf)], *n_layers),
         NetworkConfig::Discriminator(DiscriminatorConfig::Pixel { input_nc, ndf, .. }) => {
-            (&[*input_nc, *ndf], 0)
+            (&[("input_nc", *input_nc), ("ndf", *ndf)], 0)
         }
     };
-    if let Some(c) = channels.iter().find(|&&c| c == 0 || c > MAX_CHANNELS) {
+    if let Some((name, c)) = channels.iter().find(|(_, c)| *c == 0 || *c > MAX_CHANNELS) {
         return refuse(format!(
-            "a layer of {c} channels (the keys' shapes are corrupt; at most {MAX_CHANNELS} are accepted)"
+            "{name} is {c}, and a layer needs 1 to {MAX_CHANNELS} channels"
         ));
     }
     if depth > MAX_DEPTH {
@@ -159,14 +177,13 @@ fn min_weights(config: &NetworkConfig) -> u128 {
     }
 }
 
-fn unknown_layout(sd: &StateDict) -> CheckpointError {
+fn unknown_layout(sd: &StateDict) -> DetectError {
     let keys: Vec<String> = sd
         .iter()
         .take(6)
         .map(|(k, t)| format!("{k} {:?}", t.shape))
         .collect();
-    CheckpointError::UnknownLayout {
-        path: Default::default(),
+    DetectError::UnknownLayout {
         first_keys: keys.join(", "),
     }
 }
@@ -184,17 +201,14 @@ fn norm_at(sd: &StateDict, prefix: &str, conv_bias: bool) -> NormKind {
     }
 }
 
-fn dim(shape: &[usize], i: usize, key: &str) -> Result<usize, CheckpointError> {
-    shape
-        .get(i)
-        .copied()
-        .ok_or_else(|| CheckpointError::UnknownLayout {
-            path: Default::default(),
-            first_keys: format!("{key} has shape {shape:?}, expected a 4-d convolution weight"),
-        })
+fn dim(shape: &[usize], i: usize, key: &str) -> Result<usize, DetectError> {
+    shape.get(i).copied().ok_or_else(|| DetectError::NotAConv {
+        key: key.to_string(),
+        shape: shape.to_vec(),
+    })
 }
 
-fn detect_resnet(sd: &StateDict, stem: &[usize]) -> Result<ResnetGeneratorConfig, CheckpointError> {
+fn detect_resnet(sd: &StateDict, stem: &[usize]) -> Result<ResnetGeneratorConfig, DetectError> {
     let ngf = dim(stem, 0, "model.1.weight")?;
     let input_nc = dim(stem, 1, "model.1.weight")?;
     let block_naming = if sd.keys().any(|k| k.contains(".conv_block.")) {
@@ -238,23 +252,28 @@ fn detect_resnet(sd: &StateDict, stem: &[usize]) -> Result<ResnetGeneratorConfig
     config.output_nc = match sd.get(&head) {
         Some(t) => dim(&t.shape, 0, &head)?,
         None => {
-            return Err(CheckpointError::LayoutMismatch {
-                path: Default::default(),
-                missing: format!("{head} (the ResNet generator's last convolution)"),
-                unexpected: String::new(),
-                mismatched: String::new(),
+            return Err(DetectError::Missing {
+                key: head,
+                what: "the ResNet generator's last convolution",
             });
         }
     };
     Ok(config)
 }
 
-fn detect_unet(sd: &StateDict, outer: &[usize]) -> Result<UnetGeneratorConfig, CheckpointError> {
+fn detect_unet(sd: &StateDict, outer: &[usize]) -> Result<UnetGeneratorConfig, DetectError> {
     let ngf = dim(outer, 0, "model.model.0.weight")?;
     let input_nc = dim(outer, 1, "model.model.0.weight")?;
-    let output_nc = match sd.get("model.model.3.weight") {
-        Some(t) => dim(&t.shape, 1, "model.model.3.weight")?,
-        None => 0,
+    // A transposed convolution's weight is [in, out, k, k].
+    let head = "model.model.3.weight";
+    let output_nc = match sd.get(head) {
+        Some(t) => dim(&t.shape, 1, head)?,
+        None => {
+            return Err(DetectError::Missing {
+                key: head.to_string(),
+                what: "the U-Net generator's last (transposed) convolution",
+            });
+        }
     };
     // Level 1 is `model.model.1.model`; each deeper level sits at `.3.model` of its parent.
     let mut prefix = "model.model.1.model".to_string();
@@ -277,10 +296,7 @@ fn detect_unet(sd: &StateDict, outer: &[usize]) -> Result<UnetGeneratorConfig, C
     })
 }
 
-fn detect_n_layers(
-    sd: &StateDict,
-    first: &[usize],
-) -> Result<DiscriminatorConfig, CheckpointError> {
+fn detect_n_layers(sd: &StateDict, first: &[usize]) -> Result<DiscriminatorConfig, DetectError> {
     let ndf = dim(first, 0, "model.0.weight")?;
     let input_nc = dim(first, 1, "model.0.weight")?;
     // Convolutions sit at 0, then every third index from 2: n_layers of them, then the last.
@@ -299,7 +315,7 @@ fn detect_n_layers(
     })
 }
 
-fn detect_pixel(sd: &StateDict, first: &[usize]) -> Result<DiscriminatorConfig, CheckpointError> {
+fn detect_pixel(sd: &StateDict, first: &[usize]) -> Result<DiscriminatorConfig, DetectError> {
     let ndf = dim(first, 0, "net.0.weight")?;
     let input_nc = dim(first, 1, "net.0.weight")?;
     let use_bias = sd.contains_key("net.2.bias");
@@ -312,21 +328,69 @@ fn detect_pixel(sd: &StateDict, first: &[usize]) -> Result<DiscriminatorConfig, 
     })
 }
 
-/// Drops the statistics an InstanceNorm of pre-0.4 PyTorch saved; the layer never uses them,
-/// and upstream's loader deletes them the same way.
-pub fn drop_stale_norm_stats(sd: StateDict, config: &NetworkConfig) -> (StateDict, Vec<String>) {
-    let batch = match config {
-        NetworkConfig::Generator(GeneratorConfig::Resnet(c)) => c.norm == NormKind::Batch,
-        NetworkConfig::Generator(GeneratorConfig::Unet(c)) => c.norm == NormKind::Batch,
-        NetworkConfig::Discriminator(
-            DiscriminatorConfig::NLayers { norm, .. } | DiscriminatorConfig::Pixel { norm, .. },
-        ) => *norm == NormKind::Batch,
-    };
-    // `num_batches_tracked` only matters for BatchNorm with `momentum=None`, which upstream never
-    // uses; PyTorch fills it in again when it loads a state dict without it.
-    let (dropped, kept): (StateDict, StateDict) = sd.into_iter().partition(|(k, _)| {
-        let stale_stats = k.ends_with(".running_mean") || k.ends_with(".running_var");
-        k.ends_with(".num_batches_tracked") || (!batch && stale_stats)
-    });
-    (kept, dropped.into_keys().collect())
+#[cfg(test)]
+mod tests {
+    use burn::tensor::Device;
+
+    use super::*;
+    use crate::model::Params;
+
+    fn unet_state_dict() -> StateDict {
+        let config = UnetGeneratorConfig::official(3, 2, 5, 1);
+        GeneratorConfig::Unet(config)
+            .init(&Device::flex())
+            .state_dict()
+    }
+
+    #[test]
+    fn detects_a_unet_and_names_its_missing_head() {
+        let sd = unet_state_dict();
+        let (config, _, dropped) = detect(sd.clone()).unwrap();
+        let NetworkConfig::Generator(GeneratorConfig::Unet(unet)) = config else {
+            panic!("not a U-Net: {config:?}");
+        };
+        assert_eq!((unet.input_nc, unet.output_nc, unet.num_downs), (3, 2, 5));
+        assert!(dropped.is_empty());
+        // Without its last convolution the output channels are unknown: said so, rather than
+        // detected as 0 channels and refused as unbuildable.
+        let mut headless = sd;
+        headless.remove("model.model.3.weight");
+        let e = detect(headless).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`model.model.3.weight`, the U-Net generator's last (transposed) convolution, is \
+             missing (is the file complete?)"
+        );
+    }
+
+    /// A refusal names the network and the number that cannot be built, not "no known layout".
+    #[test]
+    fn unbuildable_networks_say_which_number_is_wrong() {
+        let sd = unet_state_dict();
+        let no_input = NetworkConfig::Generator(GeneratorConfig::Unet(
+            UnetGeneratorConfig::official(0, 3, 5, 1),
+        ));
+        let e = check_buildable(&no_input, &sd).unwrap_err();
+        assert!(matches!(e, DetectError::Unbuildable { .. }), "{e:?}");
+        let message = e.to_string();
+        assert!(message.starts_with("generator unet_32 ("), "{message}");
+        assert!(
+            message.contains(": input_nc is 0, and a layer needs 1 to 65536 channels"),
+            "{message}"
+        );
+        assert!(!message.contains("fits these keys"), "{message}");
+        let wide = NetworkConfig::Discriminator(DiscriminatorConfig::pixel(3, MAX_CHANNELS + 1));
+        let message = check_buildable(&wide, &sd).unwrap_err().to_string();
+        assert!(message.contains("ndf is 65537"), "{message}");
+        // Describing a refused network must not overflow on its absurd numbers.
+        let deep = NetworkConfig::Generator(GeneratorConfig::Unet(UnetGeneratorConfig::official(
+            3, 3, 70, 1,
+        )));
+        let message = check_buildable(&deep, &sd).unwrap_err().to_string();
+        assert!(
+            message.starts_with("generator unet_huge (70 downs"),
+            "{message}"
+        );
+        assert!(message.contains("a network 70 levels deep"), "{message}");
+    }
 }

@@ -4,6 +4,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::detect::DetectError;
+use crate::model::KeyMismatch;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
     #[error("`{}`: no such file", path.display())]
@@ -49,22 +52,19 @@ pub enum CheckpointError {
     #[error("`{}`: not a plain state dict (name → tensor): {what}", path.display())]
     NotAStateDict { path: PathBuf, what: String },
 
+    /// The file's tensors do not fit the network under strict loading.
     #[error(
-        "{}the checkpoint does not fit the network: missing [{missing}]; unexpected [{unexpected}]; wrong shape [{mismatched}] (check --netG/--ngf/--norm/--input-nc/--output-nc, or let the architecture be detected)",
-        at(path)
+        "`{}`: {mismatch} (check --netG/--ngf/--norm/--input-nc/--output-nc, or let the architecture be detected)",
+        path.display()
     )]
     LayoutMismatch {
         path: PathBuf,
-        missing: String,
-        unexpected: String,
-        mismatched: String,
+        mismatch: KeyMismatch,
     },
 
-    #[error(
-        "{}no known network layout (ResNet or U-Net generator, n-layer or pixel PatchGAN) fits these keys: {first_keys}",
-        at(path)
-    )]
-    UnknownLayout { path: PathBuf, first_keys: String },
+    /// No network could be made of the file's keys and shapes (or of its metadata).
+    #[error("`{}`: {cause}", path.display())]
+    Detect { path: PathBuf, cause: DetectError },
 
     #[error("`{}` holds a {found}, but {wanted} is needed here", path.display())]
     WrongNetwork {
@@ -74,35 +74,20 @@ pub enum CheckpointError {
     },
 }
 
-/// "`path`: " where the path is known, nothing where the error came from memory.
-fn at(path: &Path) -> String {
-    if path.as_os_str().is_empty() {
-        String::new()
-    } else {
-        format!("`{}`: ", path.display())
-    }
-}
-
 impl CheckpointError {
-    /// Names `path` in an error raised where only the tensors were known.
-    pub fn with_path(self, path: &Path) -> Self {
-        match self {
-            CheckpointError::LayoutMismatch {
-                missing,
-                unexpected,
-                mismatched,
-                ..
-            } => CheckpointError::LayoutMismatch {
-                path: path.into(),
-                missing,
-                unexpected,
-                mismatched,
-            },
-            CheckpointError::UnknownLayout { first_keys, .. } => CheckpointError::UnknownLayout {
-                path: path.into(),
-                first_keys,
-            },
-            other => other,
+    /// Names the file whose tensors did not fit the network.
+    pub fn layout(path: &Path, mismatch: KeyMismatch) -> Self {
+        CheckpointError::LayoutMismatch {
+            path: path.into(),
+            mismatch,
+        }
+    }
+
+    /// Names the file whose architecture could not be worked out.
+    pub fn detect(path: &Path, cause: DetectError) -> Self {
+        CheckpointError::Detect {
+            path: path.into(),
+            cause,
         }
     }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use super::error::CheckpointError;
 use super::pth::read_pth_bytes;
 use super::safetensors_io::read_safetensors_bytes;
-use super::state_dict::StateDict;
+use crate::model::StateDict;
 
 /// safetensors refuses headers over 100 MB; a larger "length" means the file is something else.
 const MAX_SAFETENSORS_HEADER: u64 = 100_000_000;

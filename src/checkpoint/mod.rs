@@ -1,23 +1,26 @@
 //! Checkpoints: PyTorch `.pth` (zip and legacy pickle) and safetensors files as state dicts
 //! under the official key names, architecture detection from keys and shapes
-//! ([`detect`]), and building networks from them.
+//! ([`detect`]), and building networks from them. The state dict itself belongs to the
+//! networks ([`crate::model::state_dict`]); this module reads and writes it from files and
+//! names the file in every error.
 
 pub mod detect;
+pub mod elem_type;
 pub mod error;
 pub mod format;
 pub mod pickle;
 pub mod pth;
+pub mod repair;
 pub mod safetensors_io;
-pub mod state_dict;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::tensor::Device;
 
+pub use crate::model::{RawTensor, StateDict};
 pub use error::CheckpointError;
 pub use format::{CheckpointFormat, read_state_dict};
-pub use state_dict::{RawTensor, StateDict};
 
 use crate::model::{Generator, GeneratorConfig, NetworkConfig, Params};
 
@@ -39,7 +42,8 @@ pub struct LoadedCheckpoint {
 /// Reads a checkpoint of any supported format and works out its architecture.
 pub fn load(path: &Path) -> Result<LoadedCheckpoint, CheckpointError> {
     let (sd, format, metadata) = read_state_dict(path)?;
-    let (detected, state_dict, dropped) = detect::detect(sd).map_err(|e| e.with_path(path))?;
+    let (detected, state_dict, dropped) =
+        detect::detect(sd).map_err(|e| CheckpointError::detect(path, e))?;
     // A file written here names its architecture; trust it over the keys when it parses, as
     // it knows what keys cannot show. Strict loading still checks it against the tensors.
     let config = metadata
@@ -47,7 +51,7 @@ pub fn load(path: &Path) -> Result<LoadedCheckpoint, CheckpointError> {
         .and_then(|json| serde_json::from_str(json).ok())
         .unwrap_or(detected);
     // The metadata is as untrusted as the keys: it must not claim a network the file cannot fill.
-    detect::check_buildable(&config, &state_dict).map_err(|e| e.with_path(path))?;
+    detect::check_buildable(&config, &state_dict).map_err(|e| CheckpointError::detect(path, e))?;
     Ok(LoadedCheckpoint {
         config,
         state_dict,
@@ -72,34 +76,28 @@ pub fn load_generator(
     let mut generator = config.init(device);
     generator
         .load_state_dict(&loaded.state_dict, device)
-        .map_err(|e| e.with_path(path))?;
+        .map_err(|e| CheckpointError::layout(path, e))?;
     Ok((config, generator))
 }
 
-/// Loads `path` into an already built network, strictly.
+/// Loads `path` into an already built network, strictly, after the same repairs as [`load`]
+/// ([`repair`]); returns the keys those dropped, for the caller to report.
 pub fn load_into(
     path: &Path,
     net: &mut impl Params,
     device: &Device,
-) -> Result<(), CheckpointError> {
+) -> Result<Vec<String>, CheckpointError> {
     let (sd, _, _) = read_state_dict(path)?;
-    let sd = detect::strip_module_prefix(sd);
-    // Stale instance-norm statistics are dropped only where the network has no such key.
-    let mut wanted = std::collections::BTreeSet::new();
+    let sd = repair::strip_module_prefix(sd);
+    // A network keeps running statistics exactly when it is batch-normed.
+    let mut batch_norm = false;
     net.visit("", &mut |key, _, _| {
-        wanted.insert(key.to_string());
+        batch_norm |= key.ends_with(".running_mean");
     });
-    let sd: StateDict = sd
-        .into_iter()
-        .filter(|(k, _)| {
-            wanted.contains(k)
-                || !(k.ends_with(".running_mean")
-                    || k.ends_with(".running_var")
-                    || k.ends_with(".num_batches_tracked"))
-        })
-        .collect();
+    let (sd, dropped) = repair::drop_stale_norm_stats(sd, batch_norm);
     net.load_state_dict(&sd, device)
-        .map_err(|e| e.with_path(path))
+        .map_err(|e| CheckpointError::layout(path, e))?;
+    Ok(dropped)
 }
 
 /// Writes a state dict as safetensors under the official keys, with the architecture in the
@@ -125,4 +123,63 @@ pub fn save_network(
     config: &NetworkConfig,
 ) -> Result<(), CheckpointError> {
     save_state_dict(path, &net.state_dict(), config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::DiscriminatorConfig;
+
+    /// Errors raised where only tensors are known reach the user with the file's path, and a
+    /// refused load leaves the network as it was.
+    #[test]
+    fn load_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = Device::flex();
+        let config = DiscriminatorConfig::pixel(3, 2);
+        let path = dir.path().join("d.safetensors");
+        let mut saved = config.init(&device);
+        save_network(
+            &path,
+            &mut saved,
+            &NetworkConfig::Discriminator(config.clone()),
+        )
+        .unwrap();
+
+        let mut wider = DiscriminatorConfig::pixel(3, 4).init(&device);
+        let before = wider.state_dict();
+        let e = load_into(&path, &mut wider, &device).unwrap_err();
+        assert!(matches!(e, CheckpointError::LayoutMismatch { .. }), "{e:?}");
+        let message = e.to_string();
+        let expected = format!(
+            "`{}`: the checkpoint does not fit the network: missing []; unexpected []; wrong shape",
+            path.display()
+        );
+        assert!(message.starts_with(&expected), "{message}");
+        assert!(
+            message.ends_with("or let the architecture be detected)"),
+            "{message}"
+        );
+        assert_eq!(wider.state_dict(), before);
+
+        let e = load_generator(&path, &device).unwrap_err();
+        assert!(matches!(e, CheckpointError::WrongNetwork { .. }), "{e:?}");
+
+        let junk = dir.path().join("junk.safetensors");
+        let sd = StateDict::from([(
+            "weight".to_string(),
+            RawTensor {
+                shape: vec![1],
+                data: vec![0.0],
+            },
+        )]);
+        save_state_dict(&junk, &sd, &NetworkConfig::Discriminator(config)).unwrap();
+        let e = load(&junk).unwrap_err();
+        assert!(matches!(e, CheckpointError::Detect { .. }), "{e:?}");
+        let message = e.to_string();
+        assert!(
+            message.starts_with(&format!("`{}`: no known network layout", junk.display())),
+            "{message}"
+        );
+    }
 }

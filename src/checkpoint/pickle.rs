@@ -20,8 +20,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use super::elem_type::ElemType;
 use super::error::CheckpointError;
-use super::state_dict::ElemType;
 
 /// Deeper nesting than this is refused; real state dicts nest about six levels.
 const MAX_DEPTH: usize = 64;

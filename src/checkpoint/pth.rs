@@ -27,10 +27,11 @@ use std::path::Path;
 use zip::ZipArchive;
 use zip::result::ZipError;
 
+use super::elem_type::ElemType;
 use super::error::CheckpointError;
 use super::format::{CheckpointFormat, sniff};
 use super::pickle::{TensorRef, Value, unpickle};
-use super::state_dict::{ElemType, RawTensor, StateDict};
+use crate::model::{RawTensor, StateDict};
 
 /// `torch.serialization.MAGIC_NUMBER` (0x1950a86a20f9469cfc6c) as pickle stores it.
 const LEGACY_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];

@@ -5,15 +5,16 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::fs;
+use std::path::Path;
 
 use safetensors::SafeTensors;
 use safetensors::tensor::{Dtype, SafeTensorError, View};
 
+use super::elem_type::ElemType;
 use super::error::CheckpointError;
-use super::state_dict::{ElemType, RawTensor, StateDict};
+use crate::atomic_write::write_atomic;
+use crate::model::{RawTensor, StateDict};
 
 /// The header key safetensors reserves for metadata; no tensor may be called that.
 const METADATA_KEY: &str = "__metadata__";
@@ -117,8 +118,7 @@ impl View for F32View<'_> {
 }
 
 /// Writes `sd` as F32 safetensors with `metadata` as `__metadata__` (omitted when empty).
-/// The file appears whole or not at all: it is written to `<path>.tmp-<pid>` beside `path`,
-/// synced, then renamed over `path`.
+/// The file appears whole or not at all ([`write_atomic`]).
 pub fn write_safetensors(
     path: &Path,
     sd: &StateDict,
@@ -155,35 +155,6 @@ pub fn write_safetensors(
             what: format!("safetensors serialization ({e:?})"),
         })?;
     write_atomic(path, &bytes).map_err(|e| CheckpointError::io(path, e))
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file path"))?;
-    let mut tmp_name = name.to_os_string();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    // Same folder, so the rename cannot cross file systems and is atomic.
-    let tmp: PathBuf = path.with_file_name(tmp_name);
-    let written = (|| {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written?;
-    // Persist the rename itself; best effort, as not every platform can open a directory.
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
 }
 
 #[cfg(test)]

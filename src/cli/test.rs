@@ -10,11 +10,11 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{DeviceArgs, UsageError};
+use crate::atomic_write::write_atomic;
 use crate::checkpoint;
 use crate::data::{self, ImageTensor};
 use crate::inference::{Translator, load_input};
 use crate::train::networks::{G_A, G_B};
-use crate::train::report::write_atomic;
 
 /// Which test folders to translate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

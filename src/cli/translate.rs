@@ -141,9 +141,14 @@ fn collect_inputs(inputs: &[String], recursive: bool) -> anyhow::Result<Vec<Path
             let images = data::dataset::make_dataset(path, usize::MAX, recursive)?;
             if images.is_empty() {
                 return Err(UsageError(format!(
-                    "no images in folder {} (supported: jpg, jpeg, png, bmp, tif, tiff, webp, ppm{})",
+                    "no images in folder {} (supported: {}{})",
                     path.display(),
-                    if recursive { "" } else { "; add --recursive to descend into sub-folders" }
+                    data::image_io::extension_list(),
+                    if recursive {
+                        ""
+                    } else {
+                        "; add --recursive to descend into sub-folders"
+                    }
                 ))
                 .into());
             }

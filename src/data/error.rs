@@ -52,7 +52,8 @@ pub enum DataError {
 
     #[error(
         "no images in `{dir}` (expected `{phase}A/` and `{phase}B/`, or `{phase}/A` and \
-         `{phase}/B`, under --dataroot, holding .jpg/.jpeg/.png/.ppm/.bmp/.tif/.tiff/.webp files)"
+         `{phase}/B`, under --dataroot, holding {} files)",
+        super::image_io::extension_list()
     )]
     EmptyDomain { dir: PathBuf, phase: String },
 

@@ -30,9 +30,16 @@ use super::error::DataError;
 /// PIL's `Image.MAX_IMAGE_PIXELS` (1024 · 1024 · 1024 / 4 / 3): above it PIL warns, we refuse.
 pub const DEFAULT_MAX_PIXELS: u64 = 89_478_485;
 
-/// The official extension list (`IMG_EXTENSIONS` of `data/image_folder.py`, plus webp), matched
-/// case-insensitively.
-pub const IMG_EXTENSIONS: [&str; 8] = ["jpg", "jpeg", "png", "ppm", "bmp", "tif", "tiff", "webp"];
+/// The one list of image extensions, matched case-insensitively: exactly what the `image` crate
+/// is built to decode (features png, jpeg, webp, bmp, tiff in Cargo.toml). Upstream's
+/// `IMG_EXTENSIONS` (`data/image_folder.py`) plus webp, minus ppm: a listed file that cannot
+/// decode would be picked up and then fail mid-run.
+pub const IMG_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp"];
+
+/// The list for messages: ".jpg/.jpeg/…".
+pub fn extension_list() -> String {
+    IMG_EXTENSIONS.map(|e| format!(".{e}")).join("/")
+}
 
 /// A float image, CHW, values in [-1, 1]: what the models eat.
 #[derive(Debug, Clone, PartialEq)]
@@ -621,14 +628,38 @@ mod tests {
         assert!(matches!(missing, DataError::Io { .. }), "{missing}");
     }
 
+    /// Every listed extension decodes: a small image saved under it loads again, pixel for
+    /// pixel where the format is lossless.
+    #[test]
+    fn every_listed_extension_decodes() {
+        let dir = tempfile::tempdir().unwrap();
+        let img =
+            image::RgbImage::from_fn(8, 8, |x, y| image::Rgb([x as u8 * 30, y as u8 * 30, 7]));
+        for ext in IMG_EXTENSIONS {
+            let format = image::ImageFormat::from_extension(ext).unwrap();
+            assert!(format.reading_enabled(), "{ext}: no decoder built");
+            let p = dir.path().join(format!("x.{ext}"));
+            img.save(&p).unwrap_or_else(|e| panic!("{ext}: {e}"));
+            assert!(is_image_file(&p), "{ext}");
+            let back =
+                load_image8(&p, 3, DEFAULT_MAX_PIXELS).unwrap_or_else(|e| panic!("{ext}: {e}"));
+            assert_eq!((back.width, back.height, back.channels), (8, 8, 3), "{ext}");
+            if !matches!(ext, "jpg" | "jpeg") {
+                assert_eq!(back.data, img.as_raw().as_slice(), "{ext}");
+            }
+        }
+        assert_eq!(extension_list(), ".jpg/.jpeg/.png/.bmp/.tif/.tiff/.webp");
+    }
+
     #[test]
     fn extensions() {
         for ok in [
-            "a.jpg", "a.JPG", "b.Jpeg", "c.png", "d.ppm", "e.BMP", "f.tif", "g.tiff", "h.webp",
+            "a.jpg", "a.JPG", "b.Jpeg", "c.png", "e.BMP", "f.tif", "g.tiff", "h.webp",
         ] {
             assert!(is_image_file(Path::new(ok)), "{ok}");
         }
-        for no in ["a.gif", "a", "a.jpg.txt", ".png.bak", "jpg"] {
+        // ppm is upstream's, but the image crate is built without its decoder.
+        for no in ["a.gif", "a", "a.jpg.txt", ".png.bak", "jpg", "d.ppm"] {
             assert!(!is_image_file(Path::new(no)), "{no}");
         }
     }

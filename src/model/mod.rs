@@ -1,7 +1,8 @@
 //! The networks of CycleGAN and pix2pix (upstream `models/networks.py`): generators
 //! ([`resnet`], [`unet`]), discriminators ([`discriminator`]), their layers, initialisation and
 //! the GAN objectives ([`loss`]). Networks know nothing of files: checkpoints reach them as a
-//! [`StateDict`](crate::checkpoint::StateDict) through [`Params`].
+//! [`StateDict`] through [`Params`], and the `checkpoint` module, which reads and writes the
+//! files, depends on this one, never the reverse.
 
 pub mod discriminator;
 pub mod init;
@@ -10,6 +11,7 @@ pub mod loss;
 pub mod netg;
 pub mod params;
 pub mod resnet;
+pub mod state_dict;
 pub mod unet;
 
 use burn::tensor::{Device, Tensor};
@@ -21,6 +23,7 @@ pub use layers::{Mode, NormKind};
 pub use netg::{NetD, NetG};
 pub use params::{ParamMut, ParamRole, Params, Visitor};
 pub use resnet::{BlockNaming, ResnetGenerator, ResnetGeneratorConfig, Upsampling};
+pub use state_dict::{KeyMismatch, RawTensor, StateDict};
 pub use unet::{UnetGenerator, UnetGeneratorConfig};
 
 /// A generator's architecture: everything needed to rebuild it before loading weights.
@@ -105,7 +108,11 @@ impl GeneratorConfig {
             }
             GeneratorConfig::Unet(c) => format!(
                 "unet_{} ({} downs, ngf {}, {}→{} channels, norm {})",
-                1usize << c.num_downs,
+                // Checked: a corrupt file's configuration is described when it is refused.
+                u32::try_from(c.num_downs)
+                    .ok()
+                    .and_then(|n| 1usize.checked_shl(n))
+                    .map_or_else(|| "huge".to_string(), |side| side.to_string()),
                 c.num_downs,
                 c.ngf,
                 c.input_nc,
@@ -161,6 +168,17 @@ pub enum NetworkConfig {
 }
 
 impl NetworkConfig {
+    /// The norm every layer of the network uses.
+    pub fn norm(&self) -> NormKind {
+        match self {
+            NetworkConfig::Generator(GeneratorConfig::Resnet(c)) => c.norm,
+            NetworkConfig::Generator(GeneratorConfig::Unet(c)) => c.norm,
+            NetworkConfig::Discriminator(
+                DiscriminatorConfig::NLayers { norm, .. } | DiscriminatorConfig::Pixel { norm, .. },
+            ) => *norm,
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             NetworkConfig::Generator(g) => format!("generator {}", g.describe()),

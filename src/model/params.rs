@@ -1,11 +1,14 @@
 //! Walking a network's tensors under their official state_dict keys, and moving them to and
 //! from a [`StateDict`]. Loading is strict, as PyTorch's `load_state_dict(strict=True)`: every
 //! key must be present with its shape and no key may be left over, so a checkpoint that fits no
-//! layout is refused whole instead of half-loaded.
+//! layout is refused whole instead of half-loaded: every key is checked before any tensor is
+//! replaced, and a refused load leaves the network as it was.
+
+use std::collections::BTreeSet;
 
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::checkpoint::{CheckpointError, RawTensor, StateDict};
+use super::state_dict::{KeyMismatch, RawTensor, StateDict};
 
 /// A mutable reference to one of a network's tensors.
 pub enum ParamMut<'a> {
@@ -81,13 +84,15 @@ pub trait Params {
         sd
     }
 
-    /// Replaces every tensor by the state dict's, strictly (see the module docs).
-    fn load_state_dict(&mut self, sd: &StateDict, device: &Device) -> Result<(), CheckpointError> {
+    /// Replaces every tensor by the state dict's, strictly (see the module docs). On `Err`
+    /// nothing was replaced.
+    fn load_state_dict(&mut self, sd: &StateDict, device: &Device) -> Result<(), KeyMismatch> {
+        // First pass: check every key, replace nothing.
         let mut missing = Vec::new();
         let mut mismatched = Vec::new();
-        let mut expected = Vec::new();
-        self.visit("", &mut |key, mut p, _| {
-            expected.push(key.to_string());
+        let mut expected = BTreeSet::new();
+        self.visit("", &mut |key, p, _| {
+            expected.insert(key.to_string());
             match sd.get(key) {
                 None => missing.push(format!("{key} {:?}", p.shape())),
                 Some(t) if t.shape != p.shape() => mismatched.push(format!(
@@ -95,28 +100,39 @@ pub trait Params {
                     t.shape,
                     p.shape()
                 )),
-                Some(t) => {
-                    let n = t.data.len();
-                    let flat = Tensor::<1>::from_data(TensorData::new(t.data.clone(), [n]), device);
-                    p.set_flat(flat);
-                }
+                // Readers check this; a state dict built in memory might not have.
+                Some(t) if t.data.len() != t.numel() => mismatched.push(format!(
+                    "{key}: {} values for shape {:?}",
+                    t.data.len(),
+                    t.shape
+                )),
+                Some(_) => {}
             }
         });
         let unexpected: Vec<String> = sd
             .iter()
-            .filter(|(k, _)| !expected.iter().any(|e| e == *k))
+            .filter(|(k, _)| !expected.contains(k.as_str()))
             .map(|(k, t)| format!("{k} {:?}", t.shape))
             .collect();
-        if missing.is_empty() && mismatched.is_empty() && unexpected.is_empty() {
-            Ok(())
-        } else {
-            Err(CheckpointError::LayoutMismatch {
-                path: Default::default(),
-                missing: first_few(&missing),
-                unexpected: first_few(&unexpected),
-                mismatched: first_few(&mismatched),
-            })
+        let mismatch = KeyMismatch {
+            missing,
+            unexpected,
+            mismatched,
+        };
+        if !mismatch.is_empty() {
+            return Err(mismatch);
         }
+        // Second pass: every key is there with its shape.
+        self.visit("", &mut |key, mut p, _| {
+            if let Some(t) = sd.get(key) {
+                let n = t.data.len();
+                p.set_flat(Tensor::<1>::from_data(
+                    TensorData::new(t.data.clone(), [n]),
+                    device,
+                ));
+            }
+        });
+        Ok(())
     }
 
     /// Number of trainable scalars, as upstream's `print_networks` counts them.
@@ -131,16 +147,62 @@ pub trait Params {
     }
 }
 
-fn first_few(items: &[String]) -> String {
-    const SHOWN: usize = 5;
-    let mut s = items
-        .iter()
-        .take(SHOWN)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if items.len() > SHOWN {
-        s.push_str(&format!(", … ({} in all)", items.len()));
+#[cfg(test)]
+mod tests {
+    use burn::tensor::Device;
+
+    use super::*;
+    use crate::model::DiscriminatorConfig;
+
+    /// A load refused for any key, even the last one visited, replaces no tensor: the network
+    /// keeps its weights, not a mix of its own and the file's.
+    #[test]
+    fn a_refused_load_leaves_the_network_untouched() {
+        let device = Device::flex();
+        let mut net = DiscriminatorConfig::basic(3, 2).init(&device);
+        let before = net.state_dict();
+        let mut last = String::new();
+        net.visit("", &mut |key, _, _| last = key.to_string());
+        let other: StateDict = before
+            .iter()
+            .map(|(k, t)| {
+                let data = t.data.iter().map(|v| v + 1.0).collect();
+                let t = RawTensor {
+                    shape: t.shape.clone(),
+                    data,
+                };
+                (k.clone(), t)
+            })
+            .collect();
+
+        let mut without_last = other.clone();
+        without_last.remove(&last);
+        let e = net.load_state_dict(&without_last, &device).unwrap_err();
+        assert_eq!(e.missing.len(), 1, "{e}");
+        assert!(e.missing[0].starts_with(&last), "{e}");
+        assert_eq!(net.state_dict(), before);
+
+        let mut wrong_shape = other.clone();
+        let t = wrong_shape.get_mut(&last).unwrap();
+        t.shape.push(1);
+        let e = net.load_state_dict(&wrong_shape, &device).unwrap_err();
+        assert_eq!(e.mismatched.len(), 1, "{e}");
+        assert_eq!(net.state_dict(), before);
+
+        let mut extra = other.clone();
+        extra.insert("extra.weight".into(), before[&last].clone());
+        let e = net.load_state_dict(&extra, &device).unwrap_err();
+        assert_eq!(e.unexpected.len(), 1, "{e}");
+        assert!(e.unexpected[0].starts_with("extra.weight "), "{e}");
+        assert_eq!(net.state_dict(), before);
+
+        let mut short = other.clone();
+        short.get_mut(&last).unwrap().data.pop();
+        assert!(net.load_state_dict(&short, &device).is_err());
+        assert_eq!(net.state_dict(), before);
+
+        // The same state dict, whole, loads: the refusals above were for the one bad key.
+        net.load_state_dict(&other, &device).unwrap();
+        assert_eq!(net.state_dict(), other);
     }
-    s
 }

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{RawTensor, StateDict};
+use crate::model::{RawTensor, StateDict};
 use crate::ops::AdamScalars;
 
 /// Adam's hyper-parameters (upstream `--lr --beta1`, β2 0.999, ε 1e-8).

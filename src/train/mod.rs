@@ -21,6 +21,7 @@ use std::time::Instant;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
+use crate::atomic_write::TEMP_MARKER;
 use crate::checkpoint::{self, CheckpointError};
 use crate::data::{DatasetOptions, Loader, LoaderConfig, UnalignedDataset};
 use crate::model::{
@@ -363,7 +364,14 @@ fn load_init(dir: &Path, nets: &mut Networks, device: &Device) -> Result<(), Tra
             );
             continue;
         };
-        checkpoint::load_into(&path, &mut net, device)?;
+        let dropped = checkpoint::load_into(&path, &mut net, device)?;
+        if !dropped.is_empty() {
+            eprintln!(
+                "note: --init-from {}: dropped {} stale norm statistic(s) {name} does not use, as upstream's loader does",
+                path.display(),
+                dropped.len()
+            );
+        }
     }
     Ok(())
 }
@@ -422,7 +430,7 @@ fn check_sizes(batch: &crate::data::Batch, model: &ModelConfig) -> Result<(), Tr
 fn write_probe(dir: &Path) -> Result<(), TrainError> {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().contains(".tmp-") {
+            if entry.file_name().to_string_lossy().contains(TEMP_MARKER) {
                 let _ = std::fs::remove_file(entry.path());
             }
         }

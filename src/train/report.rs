@@ -15,6 +15,7 @@ use super::networks::Networks;
 use super::plot;
 use super::state::Position;
 use super::step::{StepLosses, Visuals};
+use crate::atomic_write::write_atomic;
 use crate::data::{ImageTensor, Loader};
 use crate::model::Params;
 use crate::tensors::unstack;
@@ -311,18 +312,6 @@ fn escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-/// Writes through a temporary file and a rename, so readers never see half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp-{}",
-        path.file_name()
-            .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned()),
-        std::process::id()
-    ));
-    fs::write(&tmp, bytes)?;
-    fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::networks::{NamedNetworks, Networks};
 use super::step::{Optimizers, Pools};
-use crate::checkpoint::{self, CheckpointError, RawTensor, StateDict};
-use crate::model::Params;
+use crate::checkpoint::{self, CheckpointError};
+use crate::model::{Params, RawTensor, StateDict};
 
 pub const STATE_FILE: &str = "train_state.safetensors";
 const METADATA_KEY: &str = "cyclegan.train_state";
@@ -128,7 +128,7 @@ pub fn load(
     };
     for (name, mut net) in nets.named_mut() {
         net.load_state_dict(&part(name), device)
-            .map_err(|e| e.with_path(&path))?;
+            .map_err(|e| CheckpointError::layout(&path, e))?;
     }
     optim
         .g

@@ -1,25 +1,6 @@
-//! The in-memory form every checkpoint reader produces: parameter name → dense, row-major `f32`
-//! tensor, whatever element type or memory layout the file stored. Also the element types that
-//! PyTorch storages and safetensors files use, with their little-endian decoding to `f32`.
-
-use std::collections::BTreeMap;
-
-/// A dense tensor: `data` holds `shape.iter().product()` values in row-major (C) order.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RawTensor {
-    pub shape: Vec<usize>,
-    pub data: Vec<f32>,
-}
-
-impl RawTensor {
-    /// Number of elements the shape implies (1 for a 0-dim scalar, 0 if any dimension is 0).
-    pub fn numel(&self) -> usize {
-        self.shape.iter().product()
-    }
-}
-
-/// Parameter name → tensor, sorted by name, keys exactly as stored in the file.
-pub type StateDict = BTreeMap<String, RawTensor>;
+//! The element types that PyTorch storages and safetensors files use, with their little-endian
+//! decoding to `f32`: every reader widens or narrows what the file stored into the networks'
+//! [`StateDict`](crate::model::StateDict) of `f32`s.
 
 /// Element types a checkpoint may store; all are widened or narrowed to `f32` on load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,17 +59,6 @@ fn f16_to_f32(h: u16) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numel_of_scalar_empty_and_nd() {
-        let t = |shape: &[usize]| RawTensor {
-            shape: shape.to_vec(),
-            data: vec![],
-        };
-        assert_eq!(t(&[]).numel(), 1);
-        assert_eq!(t(&[0, 3]).numel(), 0);
-        assert_eq!(t(&[8, 3, 7, 7]).numel(), 1176);
-    }
 
     #[test]
     fn decodes_half_precision_per_ieee_754() {
