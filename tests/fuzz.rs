@@ -925,7 +925,10 @@ fn corpus_replays_without_panics() {
     }
     println!("replayed {replayed} kept inputs");
     if !absent.is_empty() {
-        eprintln!(
+        // Straight to stderr: the test harness keeps what `eprintln!` writes to itself.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
             "note: {} kept inputs not replayed: they are deltas against full-size maps images \
              of ../shared/data, which is not beside this checkout:\n  {}",
             absent.len(),

@@ -81,10 +81,12 @@ pub fn avx512_or_note(test: &str) -> Option<super::simd::Avx512> {
     token
 }
 
-/// Says on stderr that `test` does not run on this CPU, so that it does not pass in silence
-/// (`cargo test -- --nocapture` shows the note).
+/// Says on stderr that `test` does not run on this CPU, so that it does not pass in silence:
+/// straight to stderr, since the test harness keeps what `eprintln!` writes to itself.
 pub fn note_no_avx512(test: &str) {
-    eprintln!(
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
         "note: {test} not run: this CPU lacks AVX-512 (F, VL), so only the portable kernels run here"
     );
 }
