@@ -225,3 +225,52 @@ fn info_and_convert_work_on_the_legacy_checkpoint() {
     let original = checkpoint::load(&legacy).expect("load").state_dict;
     assert_eq!(converted, original);
 }
+
+/// The quick start's model (`samples/maps_model`) is the ResNet-6 with ngf 16 its README
+/// describes, and it turns each dark aerial photo into a light map: every colour of the map
+/// palette (land 236,232,224; road 252; water 178,210,252; park 204,222,174) has a luminance
+/// above 170, and the highways' orange (252,156,36) covers a small part of a map.
+#[test]
+fn the_quickstart_model_draws_light_maps_from_dark_photos() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model = repo.join("samples/maps_model/latest_net_G_A.safetensors");
+    let info = cyclegan(&["info", model.to_str().expect("utf-8")]);
+    assert_success(&info);
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(text.contains("resnet_6blocks (ngf 16, 3→3"), "{text}");
+
+    let out = tempfile::tempdir().expect("temp dir");
+    let photos = repo.join("samples/maps/testA");
+    assert_success(&cyclegan(&[
+        "translate",
+        photos.to_str().expect("utf-8"),
+        "--weights",
+        model.to_str().expect("utf-8"),
+        "--out",
+        out.path().to_str().expect("utf-8"),
+    ]));
+    let luminance = |px: &[u8]| {
+        px.chunks_exact(3)
+            .map(|p| 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2]))
+            .sum::<f64>()
+            / (px.len() / 3) as f64
+    };
+    let mut count = 0;
+    for entry in std::fs::read_dir(&photos).expect("samples/maps/testA") {
+        let photo = entry.expect("entry").path();
+        let stem = photo
+            .file_stem()
+            .expect("stem")
+            .to_string_lossy()
+            .into_owned();
+        let (w, h, photo_px) = png_pixels(&photo);
+        let (w_out, h_out, map_px) = png_pixels(&out.path().join(format!("{stem}.png")));
+        assert_eq!((w_out, h_out), (w, h), "{stem}");
+        let (dark, light) = (luminance(&photo_px), luminance(&map_px));
+        println!("{stem}: photo luminance {dark:.0}, map {light:.0}");
+        assert!(dark < 120.0, "{stem}: the photo's luminance is {dark}");
+        assert!(light > 170.0, "{stem}: the map's luminance is {light}");
+        count += 1;
+    }
+    assert_eq!(count, 4);
+}
