@@ -661,6 +661,67 @@ fn a_failed_epoch_save_still_saves_the_latest_state_and_says_so() {
     }
 }
 
+/// `--max-pixels` reaches every command that reads images: a limit below the samples'
+/// 128×128 pixels refuses them with an error or warning naming the flag, where the default
+/// reads them.
+#[test]
+fn max_pixels_limits_train_test_and_the_loader_bench() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data = tiny_dataset(tmp.path(), 2);
+    copy_images("testA", &data.join("testA"), 1);
+    copy_images("testB", &data.join("testB"), 1);
+    let checkpoints = tmp.path().join("checkpoints");
+    let refused = "over the limit of 1000 pixels";
+    let low = ["--max-pixels", "1000"];
+
+    let out = run(&train_args(
+        &data,
+        &checkpoints,
+        "low",
+        &["--max-steps", "1", "-q", low[0], low[1]],
+    ));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(refused), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--max-pixels"), "{}", stderr(&out));
+    let out = run(&train_args(
+        &data,
+        &checkpoints,
+        "ok",
+        &["--max-steps", "1", "-q"],
+    ));
+    assert_success(&out);
+    assert!(!stderr(&out).contains("over the limit"), "{}", stderr(&out));
+
+    let test = |extra: &[&str]| {
+        let (data, checkpoints) = (s(&data), s(&checkpoints));
+        let results = s(&tmp.path().join("results"));
+        let mut args = vec!["test", "--dataroot", &data, "--name", "ok"];
+        args.extend(["--checkpoints-dir", &checkpoints, "--results-dir", &results]);
+        args.extend(extra);
+        cyclegan(&args)
+    };
+    let out = test(&low);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(refused), "{}", stderr(&out));
+    let out = test(&[]);
+    assert_success(&out);
+    assert!(!stderr(&out).contains("over the limit"), "{}", stderr(&out));
+
+    let data = s(&data);
+    let bench = [
+        "bench",
+        "--what",
+        "loader",
+        "--dataroot",
+        &data,
+        "--size",
+        "32",
+    ];
+    let out = cyclegan(&[&bench[..], &["--load-size", "40", low[0], low[1]]].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(refused), "{}", stderr(&out));
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. NaN / Inf.
 // ---------------------------------------------------------------------------------------------
