@@ -17,15 +17,25 @@ pub struct Translator {
     config: GeneratorConfig,
     generator: Generator,
     device: Device,
+    mode: Mode,
 }
 
 impl Translator {
+    /// A translator that evaluates (`Mode::Eval`: running statistics, no dropout).
     pub fn new(config: GeneratorConfig, generator: Generator, device: Device) -> Self {
         Self {
             config,
             generator,
             device,
+            mode: Mode::Eval,
         }
+    }
+
+    /// Runs the generator in `mode`: `Mode::Train` is upstream's `test.py` without `--eval`
+    /// (batch norm on each image's own statistics, dropout as built).
+    pub fn with_mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
     }
 
     pub fn config(&self) -> &GeneratorConfig {
@@ -41,6 +51,10 @@ impl Translator {
         let Some(first) = images.first() else {
             return Vec::new();
         };
+        // Batch statistics would mix the images: each runs alone, as upstream's batch of 1.
+        if images.len() > 1 && self.mode == Mode::Train && !self.generator.per_sample() {
+            return images.iter().map(|i| self.translate(i)).collect();
+        }
         let (c, h, w) = (first.channels, first.height, first.width);
         assert!(
             images
@@ -57,7 +71,7 @@ impl Translator {
             TensorData::new(data, [images.len(), c, pad.height, pad.width]),
             &self.device,
         );
-        let y = self.generator.forward(x, Mode::Eval); // [b, output_nc, H, W]
+        let y = self.generator.forward(x, self.mode); // [b, output_nc, H, W]
         let [b, out_c, out_h, out_w] = y.dims();
         let flat = y.into_data().convert::<f32>().try_into_vec::<f32>();
         let flat = flat.expect("converted to f32 on the line above");

@@ -70,6 +70,7 @@ fn grads_of(
         let g = match p {
             ParamMut::D1(t) => t.grad(grads).map(|g| g.into_data()),
             ParamMut::D4(t) => t.grad(grads).map(|g| g.into_data()),
+            ParamMut::Count(_) => None,
         };
         let g = g
             .expect("every parameter gets a gradient")

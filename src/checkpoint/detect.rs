@@ -292,7 +292,10 @@ fn detect_unet(sd: &StateDict, outer: &[usize]) -> Result<UnetGeneratorConfig, D
         ngf,
         norm,
         use_bias,
-        use_dropout: false,
+        // Dropout has no weights, so keys cannot show it. A batch-normed U-Net is pix2pix's,
+        // which upstream trains (and tests, unless --eval or --no_dropout) with dropout on:
+        // assume what upstream's test.py would build. It acts only outside --eval.
+        use_dropout: norm == NormKind::Batch,
     })
 }
 

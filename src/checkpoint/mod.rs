@@ -65,14 +65,27 @@ pub fn load_generator(
     path: &Path,
     device: &Device,
 ) -> Result<(GeneratorConfig, Generator), CheckpointError> {
+    load_generator_with_dropout(path, device, None)
+}
+
+/// [`load_generator`], with its dropout layers present or not as `dropout` says (`None`: as
+/// the file says). Dropout has no weights, so either loads the same tensors.
+pub fn load_generator_with_dropout(
+    path: &Path,
+    device: &Device,
+    dropout: Option<bool>,
+) -> Result<(GeneratorConfig, Generator), CheckpointError> {
     let loaded = load(path)?;
-    let NetworkConfig::Generator(config) = loaded.config else {
+    let NetworkConfig::Generator(mut config) = loaded.config else {
         return Err(CheckpointError::WrongNetwork {
             path: path.to_path_buf(),
             found: loaded.config.describe(),
             wanted: "a generator",
         });
     };
+    if let Some(dropout) = dropout {
+        config.set_dropout(dropout);
+    }
     let mut generator = config.init(device);
     generator
         .load_state_dict(&loaded.state_dict, device)

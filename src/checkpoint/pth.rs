@@ -638,7 +638,7 @@ mod tests {
             }
             count += 1;
         }
-        assert_eq!(count, 6);
+        assert_eq!(count, 7, "the six network fixtures and unet_batch_tiny.pth");
     }
 
     #[test]

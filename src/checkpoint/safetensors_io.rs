@@ -99,25 +99,46 @@ pub fn read_safetensors_bytes(
     Ok((sd, metadata))
 }
 
-/// An `f32` tensor as safetensors' serializer sees it; bytes are produced one tensor at a time.
-struct F32View<'a>(&'a RawTensor);
+/// A tensor as safetensors' serializer sees it; bytes are produced one tensor at a time. Every
+/// tensor is F32 but a batch norm's `num_batches_tracked`, which PyTorch keeps as a 0-d int64
+/// and which is written so, so that `load_state_dict` gets the dtype it saved.
+struct TensorOut<'a> {
+    t: &'a RawTensor,
+    count: bool,
+}
 
-impl View for F32View<'_> {
-    fn dtype(&self) -> Dtype {
-        Dtype::F32
-    }
-    fn shape(&self) -> &[usize] {
-        &self.0.shape
-    }
-    fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Owned(self.0.data.iter().flat_map(|v| v.to_le_bytes()).collect())
-    }
-    fn data_len(&self) -> usize {
-        self.0.data.len() * 4
+impl<'a> TensorOut<'a> {
+    fn new(name: &str, t: &'a RawTensor) -> Self {
+        let count = name.ends_with(".num_batches_tracked") && t.shape.is_empty();
+        Self { t, count }
     }
 }
 
-/// Writes `sd` as F32 safetensors with `metadata` as `__metadata__` (omitted when empty).
+impl View for TensorOut<'_> {
+    fn dtype(&self) -> Dtype {
+        if self.count { Dtype::I64 } else { Dtype::F32 }
+    }
+    fn shape(&self) -> &[usize] {
+        &self.t.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        let bytes = if self.count {
+            self.t
+                .data
+                .iter()
+                .flat_map(|&v| (v as i64).to_le_bytes())
+                .collect()
+        } else {
+            self.t.data.iter().flat_map(|v| v.to_le_bytes()).collect()
+        };
+        Cow::Owned(bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.t.data.len() * if self.count { 8 } else { 4 }
+    }
+}
+
+/// Writes `sd` as F32 safetensors (batch-norm counters as I64, see [`TensorOut`]) with `metadata` as `__metadata__` (omitted when empty).
 /// The file appears whole or not at all ([`write_atomic`]).
 pub fn write_safetensors(
     path: &Path,
@@ -149,11 +170,14 @@ pub fn write_safetensors(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     });
-    let bytes = safetensors::serialize(sd.iter().map(|(k, t)| (k.as_str(), F32View(t))), &metadata)
-        .map_err(|e| CheckpointError::Corrupt {
-            path: path.into(),
-            what: format!("safetensors serialization ({e:?})"),
-        })?;
+    let bytes = safetensors::serialize(
+        sd.iter().map(|(k, t)| (k.as_str(), TensorOut::new(k, t))),
+        &metadata,
+    )
+    .map_err(|e| CheckpointError::Corrupt {
+        path: path.into(),
+        what: format!("safetensors serialization ({e:?})"),
+    })?;
     write_atomic(path, &bytes).map_err(|e| CheckpointError::io(path, e))
 }
 

@@ -46,6 +46,51 @@ pub enum Command {
     Download(download::DownloadCommand),
 }
 
+/// How a generator runs at test time: upstream's `test.py` flags `--eval`, `--no_dropout`.
+#[derive(Debug, Clone, Args)]
+pub struct InferenceArgs {
+    /// Evaluate: batch norms use their running statistics and dropout is off. Without it, as
+    /// upstream's test.py without --eval: batch norms normalise each image on its own
+    /// statistics and dropout stays on (seeded by --seed); instance-norm networks without
+    /// dropout (CycleGAN's) give the same output either way.
+    #[arg(long)]
+    pub eval: bool,
+    /// Without --eval: no dropout (upstream's flag). Default: the checkpoint's own setting
+    /// (files of this tool record it; for a .pth, a batch-norm U-Net — pix2pix's — has it).
+    #[arg(long = "no-dropout", alias = "no_dropout", overrides_with = "dropout")]
+    pub no_dropout: bool,
+    /// Without --eval: dropout 0.5 in the generator's dropout places, whatever the file says.
+    #[arg(long, overrides_with = "no_dropout")]
+    pub dropout: bool,
+    /// Seed of the dropout masks without --eval.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl InferenceArgs {
+    pub fn mode(&self) -> crate::model::Mode {
+        if self.eval {
+            crate::model::Mode::Eval
+        } else {
+            crate::model::Mode::Train
+        }
+    }
+
+    /// The dropout override for [`crate::checkpoint::load_generator_with_dropout`].
+    pub fn dropout(&self) -> Option<bool> {
+        match (self.dropout, self.no_dropout) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Seeds this thread's dropout stream (the generators run on the calling thread).
+    pub fn seed_dropout(&self) {
+        crate::model::seed_dropout(self.seed);
+    }
+}
+
 /// Where the math runs.
 #[derive(Debug, Clone, Args)]
 pub struct DeviceArgs {

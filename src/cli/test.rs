@@ -1,5 +1,8 @@
-//! `cyclegan test`: upstream's `test.py` for CycleGAN — translate the test split with a trained
-//! model's generators and write an HTML page of real / fake / reconstruction rows.
+//! `cyclegan test`: upstream's `test.py` — translate the test split with a trained model's
+//! generators and write an HTML page: real / fake / reconstruction rows for CycleGAN, real_A /
+//! fake_B / real_B for pix2pix. Images are saved as upstream's `tensor2im` makes them
+//! (truncated levels), so they equal its files; the generators run as upstream's test does
+//! (see `--eval`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -9,10 +12,12 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{DeviceArgs, UsageError};
+use super::train::ModelKind;
+use super::{DeviceArgs, InferenceArgs, UsageError};
 use crate::atomic_write::write_atomic;
 use crate::checkpoint;
-use crate::data::{self, ImageTensor};
+use crate::data::resize::resize_bicubic;
+use crate::data::{self, AlignedDataset, DatasetOptions, Direction, ImageTensor, Quantize};
 use crate::inference::{Translator, load_input};
 use crate::train::networks::{G_A, G_B};
 
@@ -31,9 +36,13 @@ pub enum TestDirection {
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
-    /// Folder with testA/ (and/or testB/; or test/A, test/B).
+    /// Folder with testA/ (and/or testB/; or test/A, test/B); for pix2pix, test/ holding A|B
+    /// pairs (or test/A and test/B with matching file names).
     #[arg(long)]
     pub dataroot: PathBuf,
+    /// The model that was trained: cycle_gan or pix2pix.
+    #[arg(long, value_enum, default_value_t = ModelKind::CycleGan)]
+    pub model: ModelKind,
     /// The experiment name used for training.
     #[arg(long)]
     pub name: String,
@@ -47,9 +56,11 @@ pub struct TestArgs {
     /// Which checkpoint: `latest` or an epoch number.
     #[arg(long, default_value = "latest")]
     pub epoch: String,
-    /// Which test folders to translate, and with which generator.
-    #[arg(long, value_enum, default_value_t = TestDirection::Both)]
-    pub direction: TestDirection,
+    /// cycle_gan: which test folders to translate, and with which generator (default both).
+    /// pix2pix: AtoB (default) translates each pair's left half into its right, BtoA the
+    /// reverse.
+    #[arg(long, value_enum)]
+    pub direction: Option<TestDirection>,
     /// Translate at most this many images per folder.
     #[arg(long = "num-test", alias = "num_test", default_value_t = 50)]
     pub num_test: usize,
@@ -67,6 +78,8 @@ pub struct TestArgs {
     pub max_pixels: u64,
     #[command(flatten)]
     pub device: DeviceArgs,
+    #[command(flatten)]
+    pub inference: InferenceArgs,
 }
 
 /// One translated test image and where its three pictures went.
@@ -76,6 +89,9 @@ struct Row {
 }
 
 pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
+    if args.model == ModelKind::Pix2pix {
+        return run_pix2pix(args);
+    }
     let run_dir = args.checkpoints_dir.join(&args.name);
     let folder = |domain: &str| -> Option<PathBuf> {
         [
@@ -85,7 +101,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .find(|p| p.is_dir())
     };
-    let wanted: &[(&str, &str, &str)] = match args.direction {
+    let wanted: &[(&str, &str, &str)] = match args.direction.unwrap_or(TestDirection::Both) {
         TestDirection::AtoB => &[("A", G_A, G_B)],
         TestDirection::BtoA => &[("B", G_B, G_A)],
         TestDirection::Both => &[("A", G_A, G_B), ("B", G_B, G_A)],
@@ -103,10 +119,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
         .into());
     }
     let device = args.device.setup()?;
-    let out_dir = args
-        .results_dir
-        .join(&args.name)
-        .join(format!("{}_{}", args.phase, args.epoch));
+    let out_dir = output_dir(args);
     let images_dir = out_dir.join("images");
     std::fs::create_dir_all(&images_dir)
         .with_context(|| format!("cannot create {}", images_dir.display()))?;
@@ -115,19 +128,12 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     let mut failed = 0;
     for (domain, folder, fwd, back) in jobs {
         let other = if domain == "A" { "B" } else { "A" };
-        let load = |net: &str| -> anyhow::Result<Translator> {
-            let path = find_checkpoint(&run_dir, &args.epoch, net)?;
-            let (config, generator) = checkpoint::load_generator(&path, &device)?;
-            Ok(Translator::new(config, generator, device.clone()))
-        };
+        let load = |net: &str| load_translator(&run_dir, args, net, &device);
         let (forward, backward) = (load(fwd)?, load(back)?);
         let files = data::dataset::make_dataset(&folder, args.num_test, false)?;
-        let bar = ProgressBar::new(files.len() as u64).with_style(
-            ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} eta {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_message(format!("test{domain}"));
+        let bar = progress(files.len(), &format!("{}{domain}", args.phase));
         let mut rows = Vec::new();
+        args.inference.seed_dropout();
         for file in &files {
             bar.inc(1);
             let real = match load_input(
@@ -159,12 +165,128 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
             rows.push(Row { stem, files: names });
         }
         bar.finish_and_clear();
-        sections.push((domain, other, rows));
+        sections.push(Section {
+            title: format!("{}{domain}", args.phase),
+            headers: match domain {
+                "A" => ["real_A", "fake_B", "rec_A"],
+                _ => ["real_B", "fake_A", "rec_B"],
+            },
+            rows,
+        });
     }
-    let html = page(&args.name, &args.epoch, &sections);
+    finish(args, &out_dir, &sections, failed)
+}
+
+/// A generator of the run, in the mode `--eval` / `--no-dropout` ask for.
+fn load_translator(
+    run_dir: &Path,
+    args: &TestArgs,
+    net: &str,
+    device: &burn::tensor::Device,
+) -> anyhow::Result<Translator> {
+    let path = find_checkpoint(run_dir, &args.epoch, net)?;
+    let (config, generator) =
+        checkpoint::load_generator_with_dropout(&path, device, args.inference.dropout())?;
+    Ok(Translator::new(config, generator, device.clone()).with_mode(args.inference.mode()))
+}
+
+/// pix2pix's test: each pair's real_A through G, beside its real_B.
+fn run_pix2pix(args: &TestArgs) -> anyhow::Result<ExitCode> {
+    let direction = match args.direction.unwrap_or(TestDirection::AtoB) {
+        TestDirection::AtoB => Direction::AtoB,
+        TestDirection::BtoA => Direction::BtoA,
+        TestDirection::Both => {
+            return Err(UsageError(
+                "--direction both is for cycle_gan's two generators; pix2pix has one: use AtoB or BtoA (the direction it was trained in)".into(),
+            )
+            .into());
+        }
+    };
+    let run_dir = args.checkpoints_dir.join(&args.name);
+    let device = args.device.setup()?;
+    let g = load_translator(&run_dir, args, "G", &device)?;
+    let pairs = AlignedDataset::new(&DatasetOptions {
+        phase: args.phase.clone(),
+        direction,
+        input_nc: g.config().input_nc(),
+        output_nc: g.config().output_nc(),
+        max_dataset_size: args.num_test,
+        recursive: false,
+        ..DatasetOptions::new(&args.dataroot)
+    })?;
+    let out_dir = output_dir(args);
+    let images_dir = out_dir.join("images");
+    std::fs::create_dir_all(&images_dir)
+        .with_context(|| format!("cannot create {}", images_dir.display()))?;
+    let bar = progress(pairs.len(), &args.phase);
+    let mut rows = Vec::new();
+    let mut failed = 0;
+    args.inference.seed_dropout();
+    for index in 0..pairs.len() {
+        bar.inc(1);
+        let (real_a, real_b, path, _) = match pairs.load_pair(index, args.max_pixels) {
+            Ok(pair) => pair,
+            Err(e) => {
+                bar.suspend(|| eprintln!("warning: skipped {e}"));
+                failed += 1;
+                continue;
+            }
+        };
+        // Upstream's test resizes each half to load_size² (its default 256) and crops nothing.
+        let prepare = |img: &data::Image8| match args.load_size {
+            Some(n) => resize_bicubic(img, n, n).to_tensor(),
+            None => img.to_tensor(),
+        };
+        let (real_a, real_b) = (prepare(&real_a), prepare(&real_b));
+        let fake_b = g.translate(&real_a);
+        let stem = path
+            .file_stem()
+            .map_or_else(|| "image".into(), |s| s.to_string_lossy().into_owned());
+        let names = [
+            format!("{stem}_real_A.png"),
+            format!("{stem}_fake_B.png"),
+            format!("{stem}_real_B.png"),
+        ];
+        for (name, image) in names.iter().zip([&real_a, &fake_b, &real_b]) {
+            save(&images_dir.join(name), image)?;
+        }
+        rows.push(Row { stem, files: names });
+    }
+    bar.finish_and_clear();
+    let sections = vec![Section {
+        title: args.phase.clone(),
+        headers: ["real_A", "fake_B", "real_B"],
+        rows,
+    }];
+    finish(args, &out_dir, &sections, failed)
+}
+
+fn output_dir(args: &TestArgs) -> PathBuf {
+    args.results_dir
+        .join(&args.name)
+        .join(format!("{}_{}", args.phase, args.epoch))
+}
+
+fn progress(len: usize, message: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64).with_style(
+        ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(message.to_string());
+    bar
+}
+
+/// Writes the page and says what was done.
+fn finish(
+    args: &TestArgs,
+    out_dir: &Path,
+    sections: &[Section],
+    failed: usize,
+) -> anyhow::Result<ExitCode> {
+    let html = page(&args.name, &args.epoch, sections);
     write_atomic(&out_dir.join("index.html"), html.as_bytes())
         .with_context(|| format!("cannot write {}", out_dir.join("index.html").display()))?;
-    let n: usize = sections.iter().map(|s| s.2.len()).sum();
+    let n: usize = sections.iter().map(|s| s.rows.len()).sum();
     eprintln!(
         "wrote {n} result row(s) to {}",
         out_dir.join("index.html").display()
@@ -177,7 +299,15 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn save(path: &Path, image: &ImageTensor) -> anyhow::Result<()> {
-    data::save_png(path, image).with_context(|| format!("cannot write {}", path.display()))
+    data::save_png_as(path, image, Quantize::Upstream)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// One table of the page: a folder's rows under their column names.
+struct Section {
+    title: String,
+    headers: [&'static str; 3],
+    rows: Vec<Row>,
 }
 
 /// `<epoch>_net_<NET>.safetensors`, or upstream's `.pth`.
@@ -195,7 +325,7 @@ fn find_checkpoint(run_dir: &Path, epoch: &str, net: &str) -> anyhow::Result<Pat
         })
 }
 
-fn page(name: &str, epoch: &str, sections: &[(&str, &str, Vec<Row>)]) -> String {
+fn page(name: &str, epoch: &str, sections: &[Section]) -> String {
     let esc = |s: &str| {
         s.replace('&', "&amp;")
             .replace('<', "&lt;")
@@ -209,12 +339,14 @@ fn page(name: &str, epoch: &str, sections: &[(&str, &str, Vec<Row>)]) -> String 
         esc(name),
         esc(epoch)
     );
-    for (domain, other, rows) in sections {
+    for section in sections {
+        let [h0, h1, h2] = section.headers;
         let _ = writeln!(
             html,
-            "<h2>test{domain}</h2>\n<table>\n<tr><th>image</th><th>real_{domain}</th><th>fake_{other}</th><th>rec_{domain}</th></tr>"
+            "<h2>{}</h2>\n<table>\n<tr><th>image</th><th>{h0}</th><th>{h1}</th><th>{h2}</th></tr>",
+            esc(&section.title)
         );
-        for row in rows {
+        for row in &section.rows {
             let _ = write!(html, "<tr><td>{}</td>", esc(&row.stem));
             for f in &row.files {
                 let _ = write!(

@@ -1,5 +1,7 @@
-//! `cyclegan train`: upstream's `train.py --model cycle_gan` flags, validated into a
-//! [`TrainConfig`] before any work.
+//! `cyclegan train`: upstream's `train.py` flags for `--model cycle_gan` and `--model pix2pix`,
+//! validated into a [`TrainConfig`] before any work. Flags whose default depends on the model
+//! (upstream's `modify_commandline_options`) are optional here and resolved per model; a flag
+//! that means nothing for the chosen model is an error, not ignored.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,22 +11,27 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::{Args, ValueEnum};
 
 use super::{DeviceArgs, UsageError};
-use crate::data::{DatasetOptions, Direction, LoaderConfig, Preprocess};
+use crate::data::{DatasetMode, DatasetOptions, Direction, LoaderConfig, Preprocess};
 use crate::model::loss::GanMode;
 use crate::model::{
     DiscriminatorConfig, GeneratorConfig, InitType, NetD, NetG, NormKind, ResnetGeneratorConfig,
     UnetGeneratorConfig, Upsampling,
 };
 use crate::train::adam::AdamConfig;
+use crate::train::model::ModelSpec;
+use crate::train::pix2pix::Pix2PixConfig;
 use crate::train::schedule::{LrPolicy, ScheduleConfig};
 use crate::train::step::LossConfig;
 use crate::train::{ModelConfig, OutputConfig, TrainConfig, train};
 
-/// Upstream `--model`; only CycleGAN trains here so far.
+/// Upstream `--model`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 #[value(rename_all = "snake_case")]
 pub enum ModelKind {
+    /// Unpaired translation: two generators, two discriminators, cycle losses.
     CycleGan,
+    /// Paired translation: a U-Net generator and a conditional PatchGAN, L1 to the target.
+    Pix2pix,
 }
 
 /// Upstream `--norm`.
@@ -37,7 +44,8 @@ pub enum NormArg {
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Folder with trainA/ and trainB/ (or train/A and train/B).
+    /// Folder with trainA/ and trainB/ (or train/A and train/B); for pix2pix, train/ holding
+    /// A|B pairs side by side (or train/A and train/B with matching file names).
     #[arg(long)]
     pub dataroot: PathBuf,
     /// Experiment name: checkpoints, logs and samples go to <checkpoints-dir>/<name>/.
@@ -50,14 +58,17 @@ pub struct TrainArgs {
         default_value = "checkpoints"
     )]
     pub checkpoints_dir: PathBuf,
-    /// Which model to train; only cycle_gan so far.
+    /// Which model to train: cycle_gan (unpaired) or pix2pix (pairs). pix2pix changes the
+    /// defaults of --netG (unet_256), --norm (batch), --gan-mode (vanilla), --dataset-mode
+    /// (aligned) and dropout (on), as upstream's does.
     #[arg(long, value_enum, default_value_t = ModelKind::CycleGan)]
     pub model: ModelKind,
 
     // Networks.
-    /// Generator: resnet_9blocks, resnet_6blocks, resnet_<N>blocks, unet_256, unet_128.
-    #[arg(long = "netG", alias = "netg", default_value = "resnet_9blocks")]
-    pub net_g: String,
+    /// Generator: resnet_9blocks, resnet_6blocks, resnet_<N>blocks, unet_256, unet_128,
+    /// unet_<2^N>. Default: resnet_9blocks for cycle_gan, unet_256 for pix2pix.
+    #[arg(long = "netG", alias = "netg")]
+    pub net_g: Option<String>,
     /// Discriminator: basic (70×70 PatchGAN), n_layers, pixel.
     #[arg(long = "netD", alias = "netd", value_enum, default_value_t = NetD::Basic)]
     pub net_d: NetD,
@@ -70,16 +81,18 @@ pub struct TrainArgs {
     /// Filters in the discriminators' first convolution (their width).
     #[arg(long, default_value_t = 64)]
     pub ndf: usize,
-    /// Normalisation layers of all four networks.
-    #[arg(long, value_enum, default_value_t = NormArg::Instance)]
-    pub norm: NormArg,
+    /// Normalisation layers of every network. Default: instance for cycle_gan, batch for
+    /// pix2pix.
+    #[arg(long, value_enum)]
+    pub norm: Option<NormArg>,
     /// Learnable scale and shift in instance norms (many third-party models have them).
     #[arg(long = "norm-affine", alias = "norm_affine")]
     pub norm_affine: bool,
-    /// Dropout in the generators' residual blocks (off for CycleGAN upstream).
+    /// Dropout 0.5 in the generators (ResNet blocks; the U-Net's innermost ngf·8 levels). Off by
+    /// default for cycle_gan, on for pix2pix.
     #[arg(long, overrides_with = "no_dropout")]
     pub dropout: bool,
-    /// No dropout (the CycleGAN default; upstream's flag).
+    /// No dropout (upstream's flag; the cycle_gan default).
     #[arg(long = "no-dropout", alias = "no_dropout", overrides_with = "dropout")]
     pub no_dropout: bool,
     /// Up-sampling in ResNet generators: transpose (upstream) or resize (nearest ×2 + conv).
@@ -99,9 +112,13 @@ pub struct TrainArgs {
     pub output_nc: usize,
 
     // Data.
-    /// Which split of --dataroot to train on: <phase>A/ and <phase>B/.
+    /// Which split of --dataroot to train on: <phase>A/ and <phase>B/ (pairs: <phase>/).
     #[arg(long, default_value = "train")]
     pub phase: String,
+    /// unaligned (two folders of unpaired images) or aligned (A|B pairs). Default: unaligned
+    /// for cycle_gan, aligned for pix2pix.
+    #[arg(long = "dataset-mode", alias = "dataset_mode", value_enum)]
+    pub dataset_mode: Option<DatasetMode>,
     /// AtoB trains G_A to map the A folder to the B folder; BtoA swaps the folders.
     #[arg(long, value_enum, default_value_t = Direction::AtoB)]
     pub direction: Direction,
@@ -136,26 +153,30 @@ pub struct TrainArgs {
     pub max_pixels: u64,
 
     // Objective and optimisation.
-    /// The adversarial loss: lsgan (least squares) or vanilla (the original GAN's cross-entropy).
-    #[arg(long = "gan-mode", alias = "gan_mode", value_enum, default_value_t = GanMode::Lsgan)]
-    pub gan_mode: GanMode,
-    /// Weight of the cycle loss A → B → A (and of G_B's identity loss, times --lambda-identity).
-    #[arg(long = "lambda-A", alias = "lambda_A", default_value_t = 10.0)]
-    pub lambda_a: f64,
-    /// Weight of the cycle loss B → A → B (and of G_A's identity loss, times --lambda-identity).
-    #[arg(long = "lambda-B", alias = "lambda_B", default_value_t = 10.0)]
-    pub lambda_b: f64,
-    /// Weight of the identity losses (a generator fed its output domain should change nothing),
-    /// relative to the cycle losses: 0.1 makes them ten times smaller; 0 turns them off.
-    #[arg(
-        long = "lambda-identity",
-        alias = "lambda_identity",
-        default_value_t = 0.5
-    )]
-    pub lambda_identity: f64,
-    /// Earlier generated images kept to show the discriminators (0: only the current ones).
-    #[arg(long = "pool-size", alias = "pool_size", default_value_t = 50)]
-    pub pool_size: usize,
+    /// The adversarial loss: lsgan (least squares) or vanilla (the original GAN's
+    /// cross-entropy). Default: lsgan for cycle_gan, vanilla for pix2pix.
+    #[arg(long = "gan-mode", alias = "gan_mode", value_enum)]
+    pub gan_mode: Option<GanMode>,
+    /// cycle_gan: weight of the cycle loss A → B → A (and of G_B's identity loss, times
+    /// --lambda-identity). Default 10.
+    #[arg(long = "lambda-A", alias = "lambda_A")]
+    pub lambda_a: Option<f64>,
+    /// cycle_gan: weight of the cycle loss B → A → B (and of G_A's identity loss, times
+    /// --lambda-identity). Default 10.
+    #[arg(long = "lambda-B", alias = "lambda_B")]
+    pub lambda_b: Option<f64>,
+    /// cycle_gan: weight of the identity losses (a generator fed its output domain should
+    /// change nothing), relative to the cycle losses: 0.1 makes them ten times smaller; 0 turns
+    /// them off. Default 0.5.
+    #[arg(long = "lambda-identity", alias = "lambda_identity")]
+    pub lambda_identity: Option<f64>,
+    /// pix2pix: weight of the L1 distance between fake_B and real_B. Default 100.
+    #[arg(long = "lambda-L1", alias = "lambda_L1")]
+    pub lambda_l1: Option<f64>,
+    /// cycle_gan: earlier generated images kept to show the discriminators (0: only the
+    /// current ones). Default 50; pix2pix has no pool (only 0 is accepted).
+    #[arg(long = "pool-size", alias = "pool_size")]
+    pub pool_size: Option<usize>,
     /// Initial learning rate of both Adam optimisers.
     #[arg(long, default_value_t = 0.0002)]
     pub lr: f64,
@@ -215,8 +236,9 @@ pub struct TrainArgs {
     /// Resume from <checkpoints-dir>/<name>/train_state.safetensors exactly where it stopped.
     #[arg(long = "continue-train", alias = "continue_train")]
     pub continue_train: bool,
-    /// Start from latest_net_{G_A,G_B,D_A,D_B}.{safetensors,pth} in this folder (generators
-    /// required, discriminators optional); without it, from random weights.
+    /// Start from the model's latest_net_<name>.{safetensors,pth} files in this folder
+    /// (cycle_gan: G_A, G_B, D_A, D_B; pix2pix: G, D; generators required, discriminators
+    /// optional); without it, from random weights.
     #[arg(long = "init-from", alias = "init_from")]
     pub init_from: Option<PathBuf>,
     /// Stop (and save) when this many iterations are done in all, resumes included; without it,
@@ -269,7 +291,34 @@ impl TryFrom<&TrainArgs> for TrainConfig {
         if ![1, 3].contains(&a.input_nc) || ![1, 3].contains(&a.output_nc) {
             return fail("--input-nc and --output-nc must be 1 (grayscale) or 3 (RGB)".into());
         }
-        if a.gan_mode == GanMode::Wgangp {
+        let pix2pix = a.model == ModelKind::Pix2pix;
+        let gan_mode = a.gan_mode.unwrap_or(if pix2pix {
+            GanMode::Vanilla
+        } else {
+            GanMode::Lsgan
+        });
+        if pix2pix {
+            for (flag, given) in [
+                ("--lambda-A", a.lambda_a.is_some()),
+                ("--lambda-B", a.lambda_b.is_some()),
+                ("--lambda-identity", a.lambda_identity.is_some()),
+            ] {
+                if given {
+                    return fail(format!(
+                        "{flag} weighs a cycle_gan loss; pix2pix has G_GAN and G_L1 (weigh the latter with --lambda-L1)"
+                    ));
+                }
+            }
+            if a.pool_size.is_some_and(|p| p > 0) {
+                return fail(
+                    "--pool-size: pix2pix shows its discriminator only the current fake, as upstream's does; leave it out or use 0"
+                        .into(),
+                );
+            }
+        } else if a.lambda_l1.is_some() {
+            return fail("--lambda-L1 weighs pix2pix's L1 loss; cycle_gan has --lambda-A, --lambda-B and --lambda-identity".into());
+        }
+        if gan_mode == GanMode::Wgangp {
             return fail(
                 "--gan-mode wgangp needs the gradient penalty's second-order gradients, which burn's autodiff \
                  does not provide; use lsgan (CycleGAN's default) or vanilla"
@@ -279,20 +328,36 @@ impl TryFrom<&TrainArgs> for TrainConfig {
         if a.continue_train && a.init_from.is_some() {
             return fail("--continue-train and --init-from exclude each other: a resumed run already has its weights".into());
         }
-        let norm = match (a.norm, a.norm_affine) {
+        let norm_arg = a.norm.unwrap_or(if pix2pix {
+            NormArg::Batch
+        } else {
+            NormArg::Instance
+        });
+        let norm = match (norm_arg, a.norm_affine) {
             (NormArg::Instance, false) => NormKind::Instance,
             (NormArg::Instance, true) => NormKind::InstanceAffine,
             (NormArg::Batch, _) => NormKind::Batch,
             (NormArg::None, _) => NormKind::None,
         };
-        if a.norm_affine && a.norm != NormArg::Instance {
+        if a.norm_affine && norm_arg != NormArg::Instance {
             return fail(
                 "--norm-affine applies to --norm instance only (batch norms are always affine)"
                     .into(),
             );
         }
-        let netg: NetG = a.net_g.parse().map_err(UsageError)?;
-        let use_dropout = a.dropout && !a.no_dropout;
+        let default_netg = if pix2pix {
+            "unet_256"
+        } else {
+            "resnet_9blocks"
+        };
+        let netg: NetG = a
+            .net_g
+            .as_deref()
+            .unwrap_or(default_netg)
+            .parse()
+            .map_err(UsageError)?;
+        // The two flags override each other, so at most one is set: the last given.
+        let use_dropout = if pix2pix { !a.no_dropout } else { a.dropout };
         let generator = |input_nc, output_nc| match netg {
             NetG::Resnet { n_blocks } => GeneratorConfig::Resnet(ResnetGeneratorConfig {
                 norm,
@@ -330,17 +395,39 @@ impl TryFrom<&TrainArgs> for TrainConfig {
         // G_A maps real_A (input_nc) to B (output_nc) and D_A judges B, whatever the direction:
         // for BtoA the dataset swaps the folders, as upstream's does.
         let (nc_a, nc_b) = (a.input_nc, a.output_nc);
-        let model = ModelConfig {
-            g_a: generator(nc_a, nc_b),
-            g_b: generator(nc_b, nc_a),
-            d_a: discriminator(nc_b),
-            d_b: discriminator(nc_a),
-            init_type: a.init_type,
-            init_gain: a.init_gain,
+        let spec = if pix2pix {
+            ModelSpec::Pix2Pix {
+                pix2pix: Pix2PixConfig {
+                    g: generator(nc_a, nc_b),
+                    // The conditional discriminator sees the input beside the output.
+                    d: discriminator(nc_a + nc_b),
+                    init_type: a.init_type,
+                    init_gain: a.init_gain,
+                    gan_mode,
+                    lambda_l1: a.lambda_l1.unwrap_or(100.0),
+                },
+            }
+        } else {
+            ModelSpec::CycleGan {
+                model: ModelConfig {
+                    g_a: generator(nc_a, nc_b),
+                    g_b: generator(nc_b, nc_a),
+                    d_a: discriminator(nc_b),
+                    d_b: discriminator(nc_a),
+                    init_type: a.init_type,
+                    init_gain: a.init_gain,
+                },
+                loss: LossConfig {
+                    gan_mode,
+                    lambda_a: a.lambda_a.unwrap_or(10.0),
+                    lambda_b: a.lambda_b.unwrap_or(10.0),
+                    lambda_identity: a.lambda_identity.unwrap_or(0.5),
+                },
+            }
         };
         // Crops the networks cannot run on would panic inside a layer at the first step.
         if a.preprocess.crops() {
-            let (multiple, min) = (model.g_a.size_multiple(), model.min_side());
+            let (multiple, min) = (spec.size_multiple(), spec.min_side());
             if a.crop_size < min || !a.crop_size.is_multiple_of(multiple) {
                 return fail(format!(
                     "--netG {netg} with --netD {} needs --crop-size a multiple of {multiple} and at least {min}, not {}",
@@ -374,13 +461,12 @@ impl TryFrom<&TrainArgs> for TrainConfig {
                 max_pixels: a.max_pixels,
                 prefetch: 0,
             },
-            model,
-            loss: LossConfig {
-                gan_mode: a.gan_mode,
-                lambda_a: a.lambda_a,
-                lambda_b: a.lambda_b,
-                lambda_identity: a.lambda_identity,
-            },
+            dataset_mode: a.dataset_mode.unwrap_or(if pix2pix {
+                DatasetMode::Aligned
+            } else {
+                DatasetMode::Unaligned
+            }),
+            spec,
             adam: AdamConfig {
                 beta1: a.beta1,
                 beta2: a.beta2,
@@ -394,7 +480,11 @@ impl TryFrom<&TrainArgs> for TrainConfig {
                 lr_decay_iters: a.lr_decay_iters,
                 epoch_count: a.epoch_count,
             },
-            pool_size: a.pool_size,
+            pool_size: if pix2pix {
+                0
+            } else {
+                a.pool_size.unwrap_or(50)
+            },
             output: OutputConfig {
                 checkpoints_dir: a.checkpoints_dir.clone(),
                 name: a.name.clone(),

@@ -1,4 +1,5 @@
-//! `cyclegan translate`: images in, translated PNGs out, with any generator checkpoint.
+//! `cyclegan translate`: images in, translated PNGs out, with any generator checkpoint. Outputs
+//! are `round((y + 1) / 2 · 255)`; `cyclegan test` truncates instead, as upstream's `tensor2im`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -8,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::{DeviceArgs, UsageError};
+use super::{DeviceArgs, InferenceArgs, UsageError};
 use crate::checkpoint;
 use crate::data::{self, ImageTensor};
 use crate::inference::{Translator, group_by_size, load_input};
@@ -44,6 +45,8 @@ pub struct TranslateArgs {
     pub max_pixels: u64,
     #[command(flatten)]
     pub device: DeviceArgs,
+    #[command(flatten)]
+    pub inference: InferenceArgs,
 }
 
 pub fn run(args: &TranslateArgs) -> anyhow::Result<ExitCode> {
@@ -53,7 +56,8 @@ pub fn run(args: &TranslateArgs) -> anyhow::Result<ExitCode> {
     };
     let inputs = collect_inputs(&args.inputs, args.recursive)?;
     let device = args.device.setup()?;
-    let (config, generator) = checkpoint::load_generator(&args.weights, &device)?;
+    let (config, generator) =
+        checkpoint::load_generator_with_dropout(&args.weights, &device, args.inference.dropout())?;
     if let Some(netg) = expected
         && netg != config.netg()
     {
@@ -64,7 +68,8 @@ pub fn run(args: &TranslateArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
-    let translator = Translator::new(config, generator, device);
+    let translator = Translator::new(config, generator, device).with_mode(args.inference.mode());
+    args.inference.seed_dropout();
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output folder {}", args.out.display()))?;
 

@@ -58,6 +58,30 @@ pub enum DataError {
     EmptyDomain { dir: PathBuf, phase: String },
 
     #[error(
+        "no paired dataset for phase `{phase}` under `{dataroot}`: expected `{phase}/` holding \
+         A|B images side by side (upstream's aligned format), or `{phase}/A/` and `{phase}/B/` \
+         with matching file names"
+    )]
+    AlignedLayout { dataroot: PathBuf, phase: String },
+
+    #[error(
+        "no images in `{dir}` (the aligned format wants {} files holding A|B side by side)",
+        super::image_io::extension_list()
+    )]
+    EmptyAligned { dir: PathBuf },
+
+    #[error(
+        "{count} file(s) of `{dir_a}` and `{dir_b}` have no partner of the same name in the other \
+         folder: {files}; add or remove them so every A has its B"
+    )]
+    Unpaired {
+        dir_a: PathBuf,
+        dir_b: PathBuf,
+        count: usize,
+        files: String,
+    },
+
+    #[error(
         "`{path}`: --crop-size {crop_size} is larger than the image after preprocessing \
          ({width}×{height}); lower --crop-size or raise --load-size, or use --preprocess none"
     )]

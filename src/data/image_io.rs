@@ -250,9 +250,24 @@ fn to_rgb8_like_pil(img: DynamicImage) -> Image8 {
     }
 }
 
+/// How a float in [-1, 1] becomes a level in [0, 255].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quantize {
+    /// `round((y + 1) / 2 · 255)`, ties to even (`torch.round`): the nearest level.
+    Round,
+    /// Upstream's `util.tensor2im`: `uint8((y + 1) / 2 · 255)` in f32, truncated, and one
+    /// channel tiled to RGB, so saved files equal what upstream's `test.py` writes.
+    Upstream,
+}
+
 /// Save a float image as an 8-bit PNG: `round((y + 1) / 2 · 255)` clamped to [0, 255] (ties to
 /// even, as `torch.round`); 1 channel → grayscale PNG, 3 → RGB.
 pub fn save_png(path: &Path, img: &ImageTensor) -> Result<(), DataError> {
+    save_png_as(path, img, Quantize::Round)
+}
+
+/// [`save_png`] with the levels computed as `quantize` says.
+pub fn save_png_as(path: &Path, img: &ImageTensor, quantize: Quantize) -> Result<(), DataError> {
     let save_err = |reason: String| DataError::Save {
         path: path.to_path_buf(),
         reason,
@@ -274,14 +289,21 @@ pub fn save_png(path: &Path, img: &ImageTensor) -> Result<(), DataError> {
         _ => return Err(save_err(format!("cannot save a {w}×{h} image"))),
     };
     let hw = h * w;
-    let mut bytes = vec![0u8; c * hw];
-    for (i, px) in bytes.chunks_exact_mut(c).enumerate() {
+    // Upstream tiles a gray image to three channels before saving.
+    let (out_c, color) = match quantize {
+        Quantize::Upstream => (3, image::ExtendedColorType::Rgb8),
+        Quantize::Round => (c, color),
+    };
+    let mut bytes = vec![0u8; out_c * hw];
+    for (i, px) in bytes.chunks_exact_mut(out_c).enumerate() {
         for (ch, dst) in px.iter_mut().enumerate() {
-            let y = img.data[ch * hw + i];
-            // NaN → 0 via the saturating cast.
-            *dst = ((y + 1.0) / 2.0 * 255.0)
-                .round_ties_even()
-                .clamp(0.0, 255.0) as u8;
+            let y = img.data[ch.min(c - 1) * hw + i];
+            let level = (y + 1.0) / 2.0 * 255.0;
+            // NaN → 0 via the saturating cast; the cast itself truncates.
+            *dst = match quantize {
+                Quantize::Round => level.round_ties_even().clamp(0.0, 255.0) as u8,
+                Quantize::Upstream => level.clamp(0.0, 255.0) as u8,
+            };
         }
     }
     image::save_buffer_with_format(path, &bytes, wu, hu, color, image::ImageFormat::Png)

@@ -27,9 +27,10 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::dataset::{Item, UnalignedDataset};
+use super::dataset::Item;
 use super::error::DataError;
 use super::image_io::{DEFAULT_MAX_PIXELS, ImageTensor, panic_message};
+use super::mode::Dataset;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LoaderConfig {
@@ -152,7 +153,7 @@ struct BadFiles {
 }
 
 struct Shared {
-    dataset: UnalignedDataset,
+    dataset: Dataset,
     config: LoaderConfig,
     bad: Mutex<BadFiles>,
 }
@@ -239,13 +240,14 @@ impl Shared {
     }
 }
 
-/// Loads epochs of batches from an [`UnalignedDataset`].
+/// Loads epochs of batches from a [`Dataset`].
 pub struct Loader {
     shared: Arc<Shared>,
 }
 
 impl Loader {
-    pub fn new(dataset: UnalignedDataset, config: LoaderConfig) -> Result<Self, DataError> {
+    pub fn new(dataset: impl Into<Dataset>, config: LoaderConfig) -> Result<Self, DataError> {
+        let dataset = dataset.into();
         if config.batch_size == 0 {
             return Err(DataError::Config("--batch-size must be at least 1".into()));
         }
@@ -258,7 +260,7 @@ impl Loader {
         })
     }
 
-    pub fn dataset(&self) -> &UnalignedDataset {
+    pub fn dataset(&self) -> &Dataset {
         &self.shared.dataset
     }
 
@@ -497,7 +499,7 @@ pub fn measure_throughput(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::dataset::DatasetOptions;
+    use crate::data::dataset::{DatasetOptions, UnalignedDataset};
     use crate::data::transform::Preprocess;
     use std::path::Path;
 

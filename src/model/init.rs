@@ -6,7 +6,7 @@
 //! Draws come from a seeded ChaCha stream on the host, so a seed gives the same network on every
 //! backend.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -44,7 +44,7 @@ pub fn init_weights(net: &mut impl Params, init: InitType, gain: f64, seed: u64,
             ParamRole::Buffer => vec![0.0; n],
             ParamRole::Conv => conv_weight(&shape, init, gain, &mut rng),
         };
-        p.set_flat(Tensor::from_data(TensorData::new(values, [n]), device));
+        p.set_host(values, device);
     });
 }
 
@@ -126,13 +126,7 @@ mod tests {
         let mut out = Vec::new();
         d.visit("", &mut |_, p, role| {
             if role == ParamRole::Conv {
-                let data = p
-                    .flat()
-                    .into_data()
-                    .convert::<f32>()
-                    .try_into_vec::<f32>()
-                    .expect("f32");
-                out.push((p.shape(), data));
+                out.push((p.shape(), p.host()));
             }
             if role == ParamRole::Bias
                 && let ParamMut::D1(b) = p

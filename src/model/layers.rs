@@ -183,6 +183,9 @@ impl Params for ConvTranspose2d {
 struct RunningStats {
     mean: Tensor<1>,
     var: Tensor<1>,
+    /// Training forwards so far (PyTorch's `num_batches_tracked`; read by nothing here, as
+    /// upstream never sets `momentum=None`, but kept so checkpoints round-trip PyTorch's).
+    num_batches_tracked: u64,
 }
 
 /// One normalisation layer of the kind [`NormKind`] names.
@@ -209,6 +212,7 @@ impl Norm2d {
                 Mutex::new(RunningStats {
                     mean: Tensor::zeros([channels], device),
                     var: Tensor::ones([channels], device),
+                    num_batches_tracked: 0,
                 })
             }),
         }
@@ -259,6 +263,7 @@ impl Norm2d {
                 stats.mean = stats.mean.clone() * (1.0 - BATCH_MOMENTUM)
                     + mean.clone().detach().inner() * BATCH_MOMENTUM;
                 stats.var = stats.var.clone() * (1.0 - BATCH_MOMENTUM) + unbiased * BATCH_MOMENTUM;
+                stats.num_batches_tracked += 1;
                 (mean, var)
             }
         };
@@ -290,6 +295,11 @@ impl Params for Norm2d {
                 ParamMut::D1(&mut stats.var),
                 ParamRole::Buffer,
             );
+            v(
+                &key(prefix, "num_batches_tracked"),
+                ParamMut::Count(&mut stats.num_batches_tracked),
+                ParamRole::Buffer,
+            );
         }
     }
 }
@@ -297,17 +307,6 @@ impl Params for Norm2d {
 /// `nn.ReflectionPad2d(p)`.
 pub fn reflection_pad(x: Tensor<4>, p: usize) -> Tensor<4> {
     crate::ops::reflection_pad(x, p)
-}
-
-/// `nn.Dropout(0.5)`: identity when evaluating, as upstream's `eval()` makes it.
-pub fn dropout(x: Tensor<4>, mode: Mode) -> Tensor<4> {
-    match mode {
-        Mode::Eval => x,
-        Mode::Train => {
-            let keep = x.random_like(burn::tensor::Distribution::Bernoulli(0.5));
-            x * keep * 2.0
-        }
-    }
 }
 
 pub fn relu4(x: Tensor<4>) -> Tensor<4> {

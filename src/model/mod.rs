@@ -5,6 +5,7 @@
 //! files, depends on this one, never the reverse.
 
 pub mod discriminator;
+pub mod dropout;
 pub mod init;
 pub mod layers;
 pub mod loss;
@@ -18,6 +19,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 pub use discriminator::{Discriminator, DiscriminatorConfig};
+pub use dropout::seed_dropout;
 pub use init::{InitType, init_weights};
 pub use layers::{Mode, NormKind};
 pub use netg::{NetD, NetG};
@@ -43,6 +45,21 @@ impl GeneratorConfig {
     }
 
     /// Upstream's `--netG` name of this architecture.
+    /// Puts dropout layers in (or takes them out): upstream's `--no_dropout`.
+    pub fn set_dropout(&mut self, on: bool) {
+        match self {
+            GeneratorConfig::Resnet(c) => c.use_dropout = on,
+            GeneratorConfig::Unet(c) => c.use_dropout = on,
+        }
+    }
+
+    pub fn use_dropout(&self) -> bool {
+        match self {
+            GeneratorConfig::Resnet(c) => c.use_dropout,
+            GeneratorConfig::Unet(c) => c.use_dropout,
+        }
+    }
+
     pub fn netg(&self) -> NetG {
         match self {
             GeneratorConfig::Resnet(c) => NetG::Resnet {

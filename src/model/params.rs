@@ -14,6 +14,9 @@ use super::state_dict::{KeyMismatch, RawTensor, StateDict};
 pub enum ParamMut<'a> {
     D1(&'a mut Tensor<1>),
     D4(&'a mut Tensor<4>),
+    /// A counter PyTorch keeps as a 0-d int64 tensor (a batch norm's `num_batches_tracked`):
+    /// saved and loaded with the state dict, never on a device or stepped.
+    Count(&'a mut u64),
 }
 
 impl ParamMut<'_> {
@@ -21,14 +24,17 @@ impl ParamMut<'_> {
         match self {
             ParamMut::D1(t) => t.dims().to_vec(),
             ParamMut::D4(t) => t.dims().to_vec(),
+            ParamMut::Count(_) => Vec::new(),
         }
     }
 
-    /// The tensor flattened to one dimension (cheap: a view of the same data).
-    pub fn flat(&self) -> Tensor<1> {
+    /// The tensor flattened to one dimension (cheap: a view of the same data); `None` for a
+    /// [`ParamMut::Count`], which is no tensor.
+    pub fn flat(&self) -> Option<Tensor<1>> {
         match self {
-            ParamMut::D1(t) => (*t).clone(),
-            ParamMut::D4(t) => (*t).clone().flatten(0, 3),
+            ParamMut::D1(t) => Some((*t).clone()),
+            ParamMut::D4(t) => Some((*t).clone().flatten(0, 3)),
+            ParamMut::Count(_) => None,
         }
     }
 
@@ -40,8 +46,40 @@ impl ParamMut<'_> {
                 let dims = t.dims();
                 **t = flat.reshape(dims);
             }
+            ParamMut::Count(c) => {
+                let values = flat.into_data().convert::<f32>().try_into_vec::<f32>();
+                **c = count_of(&values.unwrap_or_default());
+            }
         }
     }
+
+    /// The values on the host, in row-major order.
+    pub fn host(&self) -> Vec<f32> {
+        match self {
+            ParamMut::Count(c) => vec![**c as f32],
+            _ => {
+                let flat = self.flat().expect("a tensor");
+                let data = flat.into_data().convert::<f32>().try_into_vec::<f32>();
+                data.expect("converted to f32 on the line above")
+            }
+        }
+    }
+
+    /// Replaces the values by `values` (as many as the shape holds), on `device`.
+    pub fn set_host(&mut self, values: Vec<f32>, device: &Device) {
+        match self {
+            ParamMut::Count(c) => **c = count_of(&values),
+            _ => {
+                let n = values.len();
+                self.set_flat(Tensor::<1>::from_data(TensorData::new(values, [n]), device));
+            }
+        }
+    }
+}
+
+/// A counter read back from a state dict's `f32`s (exact below 2^24; negative or missing as 0).
+fn count_of(values: &[f32]) -> u64 {
+    values.first().map_or(0, |&v| v.max(0.0) as u64)
 }
 
 /// What a tensor is, which decides how it is initialised and whether an optimiser steps it.
@@ -76,9 +114,7 @@ pub trait Params {
     fn state_dict(&mut self) -> StateDict {
         let mut sd = StateDict::new();
         self.visit("", &mut |key, p, _| {
-            let shape = p.shape();
-            let data = p.flat().into_data().convert::<f32>().try_into_vec::<f32>();
-            let data = data.expect("converted to f32 on the line above");
+            let (shape, data) = (p.shape(), p.host());
             sd.insert(key.to_string(), RawTensor { shape, data });
         });
         sd
@@ -125,11 +161,7 @@ pub trait Params {
         // Second pass: every key is there with its shape.
         self.visit("", &mut |key, mut p, _| {
             if let Some(t) = sd.get(key) {
-                let n = t.data.len();
-                p.set_flat(Tensor::<1>::from_data(
-                    TensorData::new(t.data.clone(), [n]),
-                    device,
-                ));
+                p.set_host(t.data.clone(), device);
             }
         });
         Ok(())

@@ -12,9 +12,8 @@ use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::layers::{
-    Conv2d, ConvTranspose2d, Mode, Norm2d, NormKind, dropout, key, reflection_pad,
-};
+use super::dropout::dropout;
+use super::layers::{Conv2d, ConvTranspose2d, Mode, Norm2d, NormKind, key, reflection_pad};
 use super::params::{Params, Visitor};
 use crate::ops::Activation;
 

@@ -10,9 +10,8 @@ use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::layers::{
-    Conv2d, ConvTranspose2d, Mode, Norm2d, NormKind, dropout, key, leaky_relu_02, relu4,
-};
+use super::dropout::dropout;
+use super::layers::{Conv2d, ConvTranspose2d, Mode, Norm2d, NormKind, key, leaky_relu_02, relu4};
 use super::params::{Params, Visitor};
 
 /// The U-Net's architecture (upstream `--netG unet_128` / `unet_256`).

@@ -1,12 +1,16 @@
-//! Training a CycleGAN (upstream `train.py`): epochs of [`step::train_step`] with the
-//! learning-rate schedule, loss log, sample grids and checkpoints, resumable exactly.
+//! Training a CycleGAN or a pix2pix model (upstream `train.py`): epochs of the model's
+//! iteration with the learning-rate schedule, loss log, sample grids and checkpoints, resumable
+//! exactly.
 //!
-//! The loop only sequences; each concern has its module: [`step`] (the iteration),
+//! The loop only sequences; each concern has its module: [`model`] (which model, seen the same
+//! way whichever it is), [`step`] (CycleGAN's iteration), [`pix2pix`] (pix2pix's),
 //! [`networks`] (the named networks), [`adam`], [`pool`], [`schedule`], [`state`] (resume),
 //! [`report`] (log, samples, web page).
 
 pub mod adam;
+pub mod model;
 pub mod networks;
+pub mod pix2pix;
 mod plot;
 pub mod pool;
 pub mod report;
@@ -23,17 +27,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic_write::TEMP_MARKER;
 use crate::checkpoint::{self, CheckpointError};
-use crate::data::{DatasetOptions, Loader, LoaderConfig, UnalignedDataset};
+use crate::data::{Dataset, DatasetMode, DatasetOptions, Loader, LoaderConfig};
 use crate::model::{
     DiscriminatorConfig, GeneratorConfig, InitType, NetworkConfig, Params, init_weights,
+    seed_dropout,
 };
 use crate::tensors::stack;
 use adam::{Adam, AdamConfig};
+use model::{Losses, ModelSpec, Trainee};
 use networks::{D_A, D_B, G_A, G_B, Kind, NamedNetworks, Networks};
-use pool::ImagePool;
 use schedule::ScheduleConfig;
 use state::Position;
-use step::{LossConfig, Optimizers, Pools, StepLosses, train_step};
+use step::Optimizers;
 
 /// The networks to build (upstream `--netG --netD --ngf --ndf --norm --init_type ...`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -97,9 +102,14 @@ impl OutputConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     pub data: DatasetOptions,
+    /// Unpaired folders (CycleGAN) or pairs (pix2pix); runs from before pix2pix have none.
+    #[serde(default)]
+    pub dataset_mode: DatasetMode,
     pub loader: LoaderConfig,
-    pub model: ModelConfig,
-    pub loss: LossConfig,
+    /// The model, its networks and objective (`model` + `loss` keys for CycleGAN, `pix2pix`
+    /// for pix2pix).
+    #[serde(flatten)]
+    pub spec: ModelSpec,
     pub adam: AdamConfig,
     pub schedule: ScheduleConfig,
     pub pool_size: usize,
@@ -107,7 +117,7 @@ pub struct TrainConfig {
     /// Stop once this many iterations are done in all, counting those before a resume.
     pub max_steps: Option<u64>,
     pub continue_train: bool,
-    /// A folder with `latest_net_{G_A,G_B,D_A,D_B}.{safetensors,pth}` to start from.
+    /// A folder with the model's `latest_net_<name>.{safetensors,pth}` to start from.
     pub init_from: Option<PathBuf>,
     pub seed: u64,
 }
@@ -180,18 +190,14 @@ pub fn train(
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
     write_probe(&dir)?;
 
-    let dataset = UnalignedDataset::new(&config.data)?;
+    let dataset = Dataset::new(config.dataset_mode, &config.data)?;
     let loader = Loader::new(dataset, config.loader)?;
     let batches_per_epoch = loader.num_batches();
 
-    let mut nets = build_networks(&config.model, config.seed, device);
+    let mut nets = Trainee::new(&config.spec, config.seed, config.pool_size, device);
     let mut optim = Optimizers {
         g: Adam::new(config.adam),
         d: Adam::new(config.adam),
-    };
-    let mut pools = Pools {
-        fake_a: ImagePool::new(config.pool_size, config.seed.wrapping_add(10)),
-        fake_b: ImagePool::new(config.pool_size, config.seed.wrapping_add(11)),
     };
     let mut position = Position {
         epoch: config.schedule.epoch_count,
@@ -201,14 +207,14 @@ pub fn train(
         if !dir.join(state::STATE_FILE).exists() {
             return Err(TrainError::NothingToResume(dir));
         }
-        position = state::load(&dir, &mut nets, &mut optim, &mut pools, device)?;
+        position = state::load(&dir, &mut nets, &mut optim, device)?;
     } else {
         if let Some(init) = &config.init_from {
             load_init(init, &mut nets, device)?;
         }
         // A checkpoint exists from the first moment, so a run killed at any point can be
         // resumed with --continue-train and always leaves a loadable latest_net_*.
-        save_latest(&dir, config, &mut nets, &optim, &pools, position)?;
+        save_latest(&dir, config, &mut nets, &optim, position)?;
     }
     let mut report =
         report::Report::open(&dir, config, position, !config.continue_train).map_err(io(&dir))?;
@@ -232,19 +238,13 @@ pub fn train(
         );
         for batch in loader.epoch(epoch, position.next_batch) {
             let batch = batch?;
-            check_sizes(&batch, &config.model)?;
+            check_sizes(&batch, &config.spec)?;
             let real_a = stack(&batch.real_a, device);
             let real_b = stack(&batch.real_b, device);
             let step_start = Instant::now();
-            let (losses, visuals) = train_step(
-                &mut nets,
-                &mut optim,
-                &mut pools,
-                real_a,
-                real_b,
-                &config.loss,
-                lr,
-            );
+            // Dropout's masks from (seed, iteration): a resumed run draws the same ones.
+            seed_dropout(dropout_seed(config.seed, position.steps));
+            let (losses, visuals) = nets.step(&mut optim, real_a, real_b, lr);
             check_finite(&losses, position, epoch, &dir)?;
             position.steps += 1;
             position.next_batch += 1;
@@ -272,7 +272,7 @@ pub fn train(
                         "saving the latest model (epoch {epoch}, total_iters {t})"
                     ))
                 });
-                save_latest(&dir, config, &mut nets, &optim, &pools, position)?;
+                save_latest(&dir, config, &mut nets, &optim, position)?;
                 saved_at = Some(position);
             }
         }
@@ -286,8 +286,7 @@ pub fn train(
                 if let Err(cause) = save_epoch(&dir, config, &mut nets, epoch) {
                     // A full disk most often: the small resume file may still fit, and with it
                     // nothing is lost (a resume at this position retries the epoch's save).
-                    let kept = match save_latest(&dir, config, &mut nets, &optim, &pools, position)
-                    {
+                    let kept = match save_latest(&dir, config, &mut nets, &optim, position) {
                         Ok(()) => format!(
                             "the latest model and training state (epoch {epoch} done, iteration {}) were saved",
                             position.steps
@@ -305,7 +304,7 @@ pub fn train(
             }
             position.epoch += 1;
             position.next_batch = 0;
-            save_latest(&dir, config, &mut nets, &optim, &pools, position)?;
+            save_latest(&dir, config, &mut nets, &optim, position)?;
             saved_at = Some(position);
         }
         if finished {
@@ -313,7 +312,7 @@ pub fn train(
         }
     }
     if saved_at != Some(position) {
-        save_latest(&dir, config, &mut nets, &optim, &pools, position)?;
+        save_latest(&dir, config, &mut nets, &optim, position)?;
     }
     report.finish().map_err(io(&dir))?;
     let steps_run = position.steps - first_step;
@@ -341,9 +340,18 @@ pub fn build_networks(model: &ModelConfig, seed: u64, device: &Device) -> Networ
     nets
 }
 
+/// The dropout stream's seed for iteration `steps` of a run seeded `seed` (SplitMix64's
+/// finaliser, so neighbouring iterations get unrelated streams).
+fn dropout_seed(seed: u64, steps: u64) -> u64 {
+    let mut z = seed ^ steps.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// `--init-from`: generators are required, discriminators optional (official pretrained
 /// models ship only a generator), and whatever is missing is said.
-fn load_init(dir: &Path, nets: &mut Networks, device: &Device) -> Result<(), TrainError> {
+fn load_init(dir: &Path, nets: &mut Trainee, device: &Device) -> Result<(), TrainError> {
     let find = |name: &str| {
         ["safetensors", "pth"]
             .iter()
@@ -377,7 +385,7 @@ fn load_init(dir: &Path, nets: &mut Networks, device: &Device) -> Result<(), Tra
 }
 
 fn check_finite(
-    losses: &StepLosses,
+    losses: &Losses,
     position: Position,
     epoch: usize,
     dir: &Path,
@@ -385,9 +393,10 @@ fn check_finite(
     if losses.all_finite() {
         return Ok(());
     }
-    let value = StepLosses::NAMES
+    let value = losses
+        .names
         .iter()
-        .zip(losses.values())
+        .zip(&losses.values)
         .filter(|(_, v)| !v.is_finite())
         .map(|(n, v)| format!("{v} in loss_{n}"))
         .collect::<Vec<_>>()
@@ -402,8 +411,8 @@ fn check_finite(
 
 /// Image sizes come from the files with `--preprocess none`/`scale_width`: one the networks
 /// cannot run on is an error naming it, not a panic inside a layer.
-fn check_sizes(batch: &crate::data::Batch, model: &ModelConfig) -> Result<(), TrainError> {
-    let (multiple, min) = (model.g_a.size_multiple(), model.min_side());
+fn check_sizes(batch: &crate::data::Batch, model: &ModelSpec) -> Result<(), TrainError> {
+    let (multiple, min) = (model.size_multiple(), model.min_side());
     let images = batch
         .real_a
         .iter()
@@ -449,9 +458,9 @@ fn save_nets(
     dir: &Path,
     prefix: &str,
     config: &TrainConfig,
-    nets: &mut Networks,
+    nets: &mut Trainee,
 ) -> Result<(), CheckpointError> {
-    let configs = config.model.named();
+    let configs = config.spec.named();
     for (name, mut net) in nets.named_mut() {
         let (_, net_config) = configs
             .iter()
@@ -467,19 +476,18 @@ fn save_nets(
 fn save_latest(
     dir: &Path,
     config: &TrainConfig,
-    nets: &mut Networks,
+    nets: &mut Trainee,
     optim: &Optimizers,
-    pools: &Pools,
     position: Position,
 ) -> Result<(), CheckpointError> {
-    state::save(dir, nets, optim, pools, position)?;
+    state::save(dir, nets, optim, position)?;
     save_nets(dir, "latest", config, nets)
 }
 
 fn save_epoch(
     dir: &Path,
     config: &TrainConfig,
-    nets: &mut Networks,
+    nets: &mut Trainee,
     epoch: usize,
 ) -> Result<(), CheckpointError> {
     save_nets(dir, &epoch.to_string(), config, nets)

@@ -141,9 +141,12 @@ fn path(points: impl Iterator<Item = (f64, f64)>) -> String {
     d
 }
 
-/// The plot of `history` (iteration, the losses in `names` order) as an SVG element, each
-/// loss in `colors[k]`.
-pub fn loss_svg(history: &[(u64, [f64; 8])], names: &[&str; 8], colors: &[[u8; 3]; 8]) -> String {
+/// The plot of `history` (iteration, the losses in `names` order) as an SVG element, loss `k`
+/// in `colors[k]` (the colours repeat past their count).
+pub fn loss_svg(history: &[(u64, Vec<f64>)], names: &[&str], colors: &[[u8; 3]]) -> String {
+    let colors: Vec<[u8; 3]> = (0..names.len())
+        .map(|k| colors[k % colors.len().max(1)])
+        .collect();
     let (left, top, right, bottom) = AREA;
     let n = history.len();
     let x_lo = history.first().map_or(0.0, |h| h.0 as f64);
@@ -217,7 +220,10 @@ pub fn loss_svg(history: &[(u64, [f64; 8])], names: &[&str; 8], colors: &[[u8; 3
     let alpha = 2.0 / (span(n) as f64 + 1.0);
     svg.push_str("<g clip-path=\"url(#plot-area)\" fill=\"none\">\n");
     for (k, &c) in colors.iter().enumerate() {
-        let values: Vec<f64> = history.iter().map(|h| h.1[k]).collect();
+        let values: Vec<f64> = history
+            .iter()
+            .map(|h| h.1.get(k).copied().unwrap_or(f64::NAN))
+            .collect();
         let xs = history.iter().map(|h| px(h.0 as f64));
         let raw = path(xs.clone().zip(values.iter().map(|&v| py(v))));
         if smooth {
@@ -249,7 +255,7 @@ pub fn loss_svg(history: &[(u64, [f64; 8])], names: &[&str; 8], colors: &[[u8; 3
     svg.push_str("</g>\n");
     // The legend, then what the lines are.
     let lx = right + 24.0;
-    for (k, (name, &c)) in names.iter().zip(colors).enumerate() {
+    for (k, (name, &c)) in names.iter().zip(&colors).enumerate() {
         let y = top + 10.0 + 20.0 * k as f64;
         let _ = writeln!(
             svg,
@@ -377,12 +383,12 @@ mod tests {
         assert_eq!(gap, [1.0, 1.0, 1.0]);
     }
 
-    fn history(n: u64) -> Vec<(u64, [f64; 8])> {
+    fn history(n: u64) -> Vec<(u64, Vec<f64>)> {
         (1..=n)
             .map(|i| {
                 (
                     i * 10,
-                    std::array::from_fn(|k| k as f64 * 0.3 + 1.0 / i as f64),
+                    (0..8).map(|k| k as f64 * 0.3 + 1.0 / i as f64).collect(),
                 )
             })
             .collect()

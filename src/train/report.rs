@@ -11,18 +11,17 @@ use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::TrainConfig;
-use super::networks::Networks;
+use super::model::{Losses, ModelSpec, SampleRows, Trainee};
+use super::networks::NamedNetworks;
 use super::plot;
 use super::state::Position;
-use super::step::{StepLosses, Visuals};
 use crate::atomic_write::write_atomic;
 use crate::data::{ImageTensor, Loader};
 use crate::model::Params;
 use crate::tensors::unstack;
 
 const LOG_FILE: &str = "loss_log.csv";
-/// One colour per loss, in [`StepLosses::NAMES`] order (the first eight of matplotlib's
-/// tab10).
+/// One colour per loss, in the model's loss order (the first eight of matplotlib's tab10).
 const COLORS: [[u8; 3]; 8] = [
     [31, 119, 180],
     [255, 127, 14],
@@ -41,7 +40,9 @@ pub struct Report {
     /// Bars and notes are for people; logs (stderr not a terminal) get upstream's printed lines.
     interactive: bool,
     log: File,
-    history: Vec<(u64, [f64; 8])>,
+    names: &'static [&'static str],
+    legend: &'static str,
+    history: Vec<(u64, Vec<f64>)>,
     samples: Vec<(String, String)>,
 }
 
@@ -58,8 +59,9 @@ impl Report {
         let json = serde_json::to_string_pretty(config).map_err(io::Error::other)?;
         write_atomic(&dir.join("opt.json"), json.as_bytes())?;
         let log_path = dir.join(LOG_FILE);
+        let names = config.spec.loss_names();
         let mut history = Vec::new();
-        let mut kept = header();
+        let mut kept = header(names);
         if !fresh && let Ok(file) = File::open(&log_path) {
             for line in BufReader::new(file).lines().skip(1) {
                 let line = line?;
@@ -70,7 +72,8 @@ impl Report {
                     .skip(5)
                     .filter_map(|s| s.parse().ok())
                     .collect();
-                if let (Some(steps), Ok(losses)) = (steps, <[f64; 8]>::try_from(losses))
+                if let Some(steps) = steps
+                    && losses.len() == names.len()
                     && steps <= position.steps
                 {
                     history.push((steps, losses));
@@ -95,6 +98,8 @@ impl Report {
             quiet: config.output.quiet,
             interactive: io::stderr().is_terminal(),
             log,
+            names,
+            legend: config.spec.sample_legend(),
             history,
             samples,
         })
@@ -110,15 +115,18 @@ impl Report {
         &self,
         config: &TrainConfig,
         loader: &Loader,
-        nets: &mut Networks,
+        nets: &mut Trainee,
         device: &Device,
         position: Position,
     ) {
         if self.quiet {
             return;
         }
-        let m = &config.model;
-        eprintln!("cyclegan train: {}", self.dir.display());
+        eprintln!(
+            "cyclegan train --model {}: {}",
+            config.spec.name(),
+            self.dir.display()
+        );
         eprintln!(
             "  data     {} A and {} B images ({} per epoch, batch {}), {} loader thread(s)",
             loader.dataset().paths_a().len(),
@@ -127,13 +135,26 @@ impl Report {
             config.loader.batch_size,
             config.loader.num_threads
         );
-        eprintln!(
-            "  networks G_A/G_B {} ({:.3} M params each); D_A/D_B {} ({:.3} M)",
-            m.g_a.describe(),
-            nets.g_a.num_params() as f64 / 1e6,
-            m.d_a.describe(),
-            nets.d_a.num_params() as f64 / 1e6
-        );
+        let mut params: Vec<f64> = Vec::new();
+        for (_, mut net) in nets.named_mut() {
+            params.push(net.num_params() as f64 / 1e6);
+        }
+        match &config.spec {
+            ModelSpec::CycleGan { model: m, .. } => eprintln!(
+                "  networks G_A/G_B {} ({:.3} M params each); D_A/D_B {} ({:.3} M)",
+                m.g_a.describe(),
+                params[0],
+                m.d_a.describe(),
+                params[2]
+            ),
+            ModelSpec::Pix2Pix { pix2pix: m } => eprintln!(
+                "  networks G {} ({:.3} M params); D {} ({:.3} M)",
+                m.g.describe(),
+                params[0],
+                m.d.describe(),
+                params[1]
+            ),
+        }
         eprintln!(
             "  device   {device:?}, {} compute thread(s)",
             rayon::current_num_threads()
@@ -167,23 +188,17 @@ impl Report {
     }
 
     /// Appends a row to the loss log (and prints upstream's line when not on a terminal).
-    pub fn log(
-        &mut self,
-        p: Position,
-        lr: f64,
-        seconds: f64,
-        losses: &StepLosses,
-    ) -> io::Result<()> {
+    pub fn log(&mut self, p: Position, lr: f64, seconds: f64, losses: &Losses) -> io::Result<()> {
         let mut row = format!(
             "{},{},{},{lr:e},{seconds:.4}",
             p.epoch, p.total_iters, p.steps
         );
-        for v in losses.values() {
+        for v in &losses.values {
             let _ = write!(row, ",{v:.6}");
         }
         writeln!(self.log, "{row}")?;
         self.log.flush()?;
-        self.history.push((p.steps, losses.values()));
+        self.history.push((p.steps, losses.values.clone()));
         if !self.quiet && !self.interactive {
             eprintln!(
                 "(epoch: {}, iters: {}, time: {seconds:.3}) {}",
@@ -196,23 +211,9 @@ impl Report {
     }
 
     /// Saves the sample grid of an iteration and refreshes the web page.
-    pub fn samples(&mut self, p: Position, visuals: Visuals) -> io::Result<()> {
+    pub fn samples(&mut self, p: Position, SampleRows(rows): SampleRows) -> io::Result<()> {
         let name = format!("epoch{:03}_iter{:08}.png", p.epoch, p.steps);
         let first = |t: burn::tensor::Tensor<4>| unstack(t.narrow(0, 0, 1)).remove(0);
-        let rows = [
-            [
-                Some(visuals.real_a),
-                Some(visuals.fake_b),
-                Some(visuals.rec_a),
-                visuals.idt_b,
-            ],
-            [
-                Some(visuals.real_b),
-                Some(visuals.fake_a),
-                Some(visuals.rec_b),
-                visuals.idt_a,
-            ],
-        ];
         let tiles: Vec<Vec<Option<ImageTensor>>> = rows
             .into_iter()
             .map(|r| r.into_iter().map(|t| t.map(first)).collect())
@@ -241,9 +242,9 @@ impl Report {
         let _ = writeln!(html, "<h1>{}</h1>", escape(&self.dir.display().to_string()));
         if !self.history.is_empty() {
             html.push_str("<h2>Losses</h2>\n");
-            html.push_str(&plot::loss_svg(&self.history, &StepLosses::NAMES, &COLORS));
+            html.push_str(&plot::loss_svg(&self.history, self.names, &COLORS));
         }
-        html.push_str("<h2>Samples</h2>\n<p>Top row: real_A, fake_B, rec_A, idt_B. Bottom row: real_B, fake_A, rec_B, idt_A.</p>\n");
+        let _ = writeln!(html, "<h2>Samples</h2>\n<p>{}</p>", escape(self.legend));
         for (file, caption) in self.samples.iter().rev() {
             let _ = writeln!(
                 html,
@@ -258,9 +259,9 @@ impl Report {
     }
 }
 
-fn header() -> String {
+fn header(names: &[&str]) -> String {
     let mut h = "epoch,total_iters,steps,lr,time_s".to_string();
-    for n in StepLosses::NAMES {
+    for n in names {
         h.push(',');
         h.push_str(n);
     }
@@ -269,10 +270,11 @@ fn header() -> String {
 }
 
 /// Losses in upstream's printed order, short enough for a progress bar.
-pub fn short_losses(losses: &StepLosses) -> String {
-    StepLosses::NAMES
+pub fn short_losses(losses: &Losses) -> String {
+    losses
+        .names
         .iter()
-        .zip(losses.values())
+        .zip(&losses.values)
         .map(|(n, v)| format!("{n} {v:.3}"))
         .collect::<Vec<_>>()
         .join(" ")

@@ -1,6 +1,6 @@
 //! The resume file `train_state.safetensors`: everything an interrupted run needs to continue
-//! as if it had never stopped — the four networks, both optimisers' moments and step counts,
-//! the image pools with their random streams, and the position (epoch, batch, iteration
+//! as if it had never stopped — the model's networks (batch-norm statistics included), both
+//! optimisers' moments and step counts, CycleGAN's image pools with their random streams, and the position (epoch, batch, iteration
 //! counts). The data loader needs nothing saved: its choices derive from (seed, epoch, index).
 //!
 //! It is one file written atomically, so a kill at any moment leaves either the previous
@@ -12,8 +12,9 @@ use std::path::Path;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use super::networks::{NamedNetworks, Networks};
-use super::step::{Optimizers, Pools};
+use super::model::Trainee;
+use super::networks::NamedNetworks;
+use super::step::Optimizers;
 use crate::checkpoint::{self, CheckpointError};
 use crate::model::{Params, RawTensor, StateDict};
 
@@ -38,8 +39,24 @@ struct Metadata {
     position: Position,
     optimizer_g_steps: u64,
     optimizer_d_steps: u64,
-    pool_fake_a_rng: (String, String),
-    pool_fake_b_rng: (String, String),
+    /// Each image pool's random stream (seed, position), under its name; CycleGAN's two were
+    /// once fields of their own, which [`Metadata::pool_rng`] still reads.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pool_rngs: BTreeMap<String, (String, String)>,
+    #[serde(default, skip_serializing)]
+    pool_fake_a_rng: Option<(String, String)>,
+    #[serde(default, skip_serializing)]
+    pool_fake_b_rng: Option<(String, String)>,
+}
+
+impl Metadata {
+    fn pool_rng(&self, name: &str) -> Option<&(String, String)> {
+        self.pool_rngs.get(name).or(match name {
+            "pool_fake_A" => self.pool_fake_a_rng.as_ref(),
+            "pool_fake_B" => self.pool_fake_b_rng.as_ref(),
+            _ => None,
+        })
+    }
 }
 
 fn host(t: &Tensor<4>) -> RawTensor {
@@ -54,13 +71,12 @@ fn host(t: &Tensor<4>) -> RawTensor {
 /// Writes the whole training state to `dir/train_state.safetensors`, atomically.
 pub fn save(
     dir: &Path,
-    nets: &mut Networks,
+    trainee: &mut Trainee,
     optim: &Optimizers,
-    pools: &Pools,
     position: Position,
 ) -> Result<(), CheckpointError> {
     let mut sd = StateDict::new();
-    for (name, mut net) in nets.named_mut() {
+    for (name, mut net) in trainee.named_mut() {
         for (k, t) in net.state_dict() {
             sd.insert(format!("{name}.{k}"), t);
         }
@@ -72,21 +88,21 @@ pub fn save(
             sd.insert(format!("{prefix}.{k}"), t);
         }
     }
-    for (prefix, pool) in [
-        ("pool_fake_A", &pools.fake_a),
-        ("pool_fake_B", &pools.fake_b),
-    ] {
+    let mut pool_rngs = BTreeMap::new();
+    for (prefix, pool) in trainee.pools() {
         for (i, image) in pool.images().iter().enumerate() {
             sd.insert(format!("{prefix}.{i:04}"), host(image));
         }
+        let (seed, pos) = pool.rng_state();
+        pool_rngs.insert(prefix.to_string(), (hex(&seed), pos.to_string()));
     }
-    let rng = |(seed, pos): ([u8; 32], u128)| (hex(&seed), pos.to_string());
     let metadata = Metadata {
         position,
         optimizer_g_steps: g_steps,
         optimizer_d_steps: d_steps,
-        pool_fake_a_rng: rng(pools.fake_a.rng_state()),
-        pool_fake_b_rng: rng(pools.fake_b.rng_state()),
+        pool_rngs,
+        pool_fake_a_rng: None,
+        pool_fake_b_rng: None,
     };
     let json = serde_json::to_string(&metadata).map_err(|e| CheckpointError::Corrupt {
         path: dir.join(STATE_FILE),
@@ -96,12 +112,11 @@ pub fn save(
     checkpoint::safetensors_io::write_safetensors(&dir.join(STATE_FILE), &sd, &meta)
 }
 
-/// Restores a state written by [`save`] into freshly built networks, optimisers and pools.
+/// Restores a state written by [`save`] into a freshly built model and optimisers.
 pub fn load(
     dir: &Path,
-    nets: &mut Networks,
+    trainee: &mut Trainee,
     optim: &mut Optimizers,
-    pools: &mut Pools,
     device: &Device,
 ) -> Result<Position, CheckpointError> {
     let path = dir.join(STATE_FILE);
@@ -126,7 +141,7 @@ pub fn load(
             })
             .collect()
     };
-    for (name, mut net) in nets.named_mut() {
+    for (name, mut net) in trainee.named_mut() {
         net.load_state_dict(&part(name), device)
             .map_err(|e| CheckpointError::layout(&path, e))?;
     }
@@ -138,10 +153,10 @@ pub fn load(
         .d
         .load_state_dict(&part("optimizer_D"), meta.optimizer_d_steps, device)
         .map_err(corrupt)?;
-    for (prefix, pool, rng) in [
-        ("pool_fake_A", &mut pools.fake_a, &meta.pool_fake_a_rng),
-        ("pool_fake_B", &mut pools.fake_b, &meta.pool_fake_b_rng),
-    ] {
+    for (prefix, pool) in trainee.pools_mut() {
+        let rng = meta
+            .pool_rng(prefix)
+            .ok_or_else(|| corrupt(format!("no random state for {prefix}")))?;
         let images = part(prefix)
             .into_values()
             .map(|t| {

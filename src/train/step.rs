@@ -364,7 +364,7 @@ fn forward_stacked(
         .collect()
 }
 
-fn scalar(t: &Tensor<1>) -> f64 {
+pub(super) fn scalar(t: &Tensor<1>) -> f64 {
     t.clone().inner().into_scalar::<f32>() as f64
 }
 
@@ -375,6 +375,7 @@ pub fn attach(net: &mut impl Params) {
             match p {
                 ParamMut::D1(t) => *t = t.clone().autodiff().require_grad(),
                 ParamMut::D4(t) => *t = t.clone().autodiff().require_grad(),
+                ParamMut::Count(_) => {}
             }
         }
     });
@@ -383,7 +384,7 @@ pub fn attach(net: &mut impl Params) {
 /// Steps every trainable tensor of `net` with its gradient and takes it off the graph. A
 /// parameter the loss does not reach gets a zero gradient, as PyTorch's Adam would see it after
 /// `zero_grad(set_to_none=False)`; upstream's networks have none.
-fn step(net: &mut impl Params, name: &str, grads: &Gradients, adam: &mut Adam, lr: f64) {
+pub(super) fn step(net: &mut impl Params, name: &str, grads: &Gradients, adam: &mut Adam, lr: f64) {
     net.visit("", &mut |key, mut p, role| {
         if !role.trainable() {
             return;
@@ -391,8 +392,12 @@ fn step(net: &mut impl Params, name: &str, grads: &Gradients, adam: &mut Adam, l
         let grad = match &p {
             ParamMut::D1(t) => t.grad(grads),
             ParamMut::D4(t) => t.grad(grads).map(|g| g.flatten(0, 3)),
+            ParamMut::Count(_) => return,
         };
-        let value = p.flat().inner();
+        let Some(value) = p.flat() else {
+            return;
+        };
+        let value = value.inner();
         let grad = grad.unwrap_or_else(|| value.zeros_like());
         let updated = adam.update(&format!("{name}.{key}"), value, grad, lr);
         p.set_flat(updated);
@@ -504,6 +509,7 @@ mod tests {
                     let grad = match &p {
                         ParamMut::D1(t) => t.grad(&grads).map(|g| g.into_data()),
                         ParamMut::D4(t) => t.grad(&grads).map(|g| g.into_data()),
+                        ParamMut::Count(_) => None,
                     };
                     out.push((key.to_string(), grad));
                 });

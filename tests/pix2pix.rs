@@ -1,0 +1,405 @@
+//! pix2pix against PyTorch (issue 15): the recorded iterations of `pix2pix_step_tiny` (U-Net
+//! and conditional PatchGAN with batch norm), with the tolerances of the fixtures' README, and
+//! an upstream pix2pix generator `.pth` translated in both of upstream's test modes.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Device, Tensor, TensorData};
+use common::*;
+use cyclegan::checkpoint::{self, StateDict};
+use cyclegan::model::loss::GanMode;
+use cyclegan::model::{GeneratorConfig, InitType, NetworkConfig, ParamMut, Params};
+use cyclegan::train::pix2pix::{Pix2PixConfig, discriminator_losses, generator_losses};
+use cyclegan::train::step::attach;
+
+const LR: f64 = 2e-4;
+const TRACE: &str = "pix2pix_step_tiny";
+
+fn trace() -> StateDict {
+    read_tensors(&fixture(&format!("{TRACE}.safetensors")))
+}
+
+fn trace_losses() -> serde_json::Value {
+    let text = std::fs::read_to_string(fixture(&format!("{TRACE}.json"))).expect("json");
+    serde_json::from_str(&text).expect("json")
+}
+
+/// `prefix.<net>.<key>` entries of the trace as one state dict.
+fn part(sd: &StateDict, prefix: &str, net: &str) -> StateDict {
+    let p = format!("{prefix}.{net}.");
+    sd.iter()
+        .filter_map(|(k, t)| k.strip_prefix(&p).map(|r| (r.to_string(), t.clone())))
+        .collect()
+}
+
+/// The trace's networks as detection finds them in its initial files (no dropout: the trace
+/// was made with `--no_dropout`).
+fn trace_config() -> Pix2PixConfig {
+    let init = fixture(&format!("{TRACE}.init"));
+    let config = |net: &str| {
+        checkpoint::load(&init.join(format!("latest_net_{net}.safetensors")))
+            .expect(net)
+            .config
+    };
+    let NetworkConfig::Generator(mut g) = config("G") else {
+        panic!("G is a generator")
+    };
+    g.set_dropout(false);
+    let NetworkConfig::Discriminator(d) = config("D") else {
+        panic!("D is a discriminator")
+    };
+    Pix2PixConfig {
+        g,
+        d,
+        init_type: InitType::Normal,
+        init_gain: 0.02,
+        gan_mode: GanMode::Vanilla,
+        lambda_l1: 100.0,
+    }
+}
+
+fn image(sd: &StateDict, key: &str, device: &Device) -> Tensor<4> {
+    let t = &sd[key];
+    let shape: [usize; 4] = t.shape.clone().try_into().expect("4-d");
+    Tensor::from_data(TensorData::new(t.data.clone(), shape), device)
+}
+
+fn grads_of(
+    net: &mut impl Params,
+    grads: &burn::tensor::Gradients,
+    name: &str,
+) -> Vec<(String, Vec<f32>)> {
+    let mut out = Vec::new();
+    net.visit("", &mut |key, p, role| {
+        if !role.trainable() {
+            return;
+        }
+        let g = match p {
+            ParamMut::D1(t) => t.grad(grads).map(|g| g.into_data()),
+            ParamMut::D4(t) => t.grad(grads).map(|g| g.into_data()),
+            ParamMut::Count(_) => None,
+        };
+        let g = g
+            .expect("every parameter gets a gradient")
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .expect("f32");
+        out.push((format!("{name}.{key}"), g));
+    });
+    out
+}
+
+/// The README's rule: ‖g − g_ref‖₂ ≤ 1e-3·‖g_ref‖₂ per tensor.
+fn check_gradients(ours: &[(String, Vec<f32>)], reference: &StateDict) -> f64 {
+    let mut worst = 0f64;
+    for (key, g) in ours {
+        let r = &reference[&format!("grad1.{key}")].data;
+        let rel = l2_diff(g, r) / l2(r).max(1e-30);
+        if std::env::var_os("PIX2PIX_TRACE_VERBOSE").is_some() {
+            eprintln!("{key}: relative gradient error {rel:.2e}");
+        }
+        assert!(rel <= 1e-3, "gradient of {key}: relative error {rel}");
+        worst = worst.max(rel);
+    }
+    worst
+}
+
+fn rel_close(ours: f64, theirs: f64, tol: f64, what: &str) {
+    let rel = (ours - theirs).abs() / theirs.abs().max(1e-12);
+    assert!(
+        rel <= tol,
+        "{what}: ours {ours}, PyTorch {theirs}, relative error {rel} > {tol}"
+    );
+}
+
+/// Iteration 1 piece by piece: D's losses and gradients on the initial weights, then G's
+/// against D after its step (PyTorch's `after1` D weights: D's third call uses batch
+/// statistics, so its running statistics do not matter there).
+#[test]
+fn iteration_one_losses_and_gradients_match_pytorch() {
+    let device = test_device();
+    let sd = trace();
+    let config = trace_config();
+    let mut g = config.g.init(&device);
+    let mut d = config.d.init(&device);
+    g.load_state_dict(&part(&sd, "init", "G"), &device)
+        .expect("G");
+    d.load_state_dict(&part(&sd, "init", "D"), &device)
+        .expect("D");
+    let (real_a, real_b) = (image(&sd, "real_A", &device), image(&sd, "real_B", &device));
+    let expected = &trace_losses()["losses"][0];
+
+    attach(&mut g);
+    let fake_b = g.forward(real_a.clone(), cyclegan::model::Mode::Train);
+    attach(&mut d);
+    let (d_fake, d_real) = discriminator_losses(&d, &real_a, &real_b, &fake_b, GanMode::Vanilla);
+    let scalar = |t: &Tensor<1>| t.clone().inner().into_scalar::<f32>() as f64;
+    rel_close(
+        scalar(&d_fake),
+        expected["D_fake"].as_f64().unwrap(),
+        1e-4,
+        "D_fake",
+    );
+    rel_close(
+        scalar(&d_real),
+        expected["D_real"].as_f64().unwrap(),
+        1e-4,
+        "D_real",
+    );
+    let grads = ((d_fake + d_real) * 0.5).backward();
+    let d_grads = grads_of(&mut d, &grads, "D");
+    assert_eq!(d_grads.len(), part(&sd, "grad1", "D").len());
+    check_gradients(&d_grads, &sd);
+
+    let mut d = config.d.init(&device);
+    d.load_state_dict(&part(&sd, "after1", "D"), &device)
+        .expect("D after 1");
+    let (g_gan, g_l1) = generator_losses(&d, &real_a, &real_b, &fake_b, &config);
+    rel_close(
+        scalar(&g_gan),
+        expected["G_GAN"].as_f64().unwrap(),
+        1e-4,
+        "G_GAN",
+    );
+    rel_close(
+        scalar(&g_l1),
+        expected["G_L1"].as_f64().unwrap(),
+        1e-4,
+        "G_L1",
+    );
+    let grads = (g_gan + g_l1).backward();
+    let g_grads = grads_of(&mut g, &grads, "G");
+    assert_eq!(g_grads.len(), part(&sd, "grad1", "G").len());
+    check_gradients(&g_grads, &sd);
+}
+
+/// `D/train/1.png`: the trace's real_A and real_B side by side, as the aligned format has them.
+fn trace_dataroot(dir: &Path) -> PathBuf {
+    let root = dir.join("data");
+    std::fs::create_dir_all(root.join("train")).expect("mkdir");
+    let a = image::open(fixture(&format!("{TRACE}.real_A.png")))
+        .expect("real_A")
+        .to_rgb8();
+    let b = image::open(fixture(&format!("{TRACE}.real_B.png")))
+        .expect("real_B")
+        .to_rgb8();
+    let mut ab = image::RgbImage::new(a.width() + b.width(), a.height());
+    image::imageops::replace(&mut ab, &a, 0, 0);
+    image::imageops::replace(&mut ab, &b, i64::from(a.width()), 0);
+    ab.save(root.join("train").join("1.png")).expect("pair");
+    root
+}
+
+fn train_trace(root: &Path, checkpoints: &Path, extra: &[&str]) {
+    let init = fixture(&format!("{TRACE}.init"));
+    let side = image::image_dimensions(fixture(&format!("{TRACE}.real_A.png")))
+        .expect("size")
+        .0;
+    let net_g = format!("unet_{side}");
+    let config = trace_config();
+    let GeneratorConfig::Unet(u) = &config.g else {
+        panic!("a U-Net")
+    };
+    let (ngf, ndf) = (
+        u.ngf.to_string(),
+        match &config.d {
+            cyclegan::model::DiscriminatorConfig::NLayers { ndf, .. } => ndf.to_string(),
+            other => panic!("{other:?}"),
+        },
+    );
+    let mut args = vec![
+        "train",
+        "--model",
+        "pix2pix",
+        "--dataroot",
+        root.to_str().expect("utf-8"),
+        "--name",
+        "trace",
+        "--checkpoints-dir",
+        checkpoints.to_str().expect("utf-8"),
+        "--netG",
+        &net_g,
+        "--ngf",
+        &ngf,
+        "--ndf",
+        &ndf,
+        "--no-dropout",
+        "--preprocess",
+        "none",
+        "--no-flip",
+        "--serial-batches",
+        "--print-freq",
+        "1",
+        "--quiet",
+    ];
+    if !extra.contains(&"--continue-train") {
+        args.extend(["--init-from", init.to_str().expect("utf-8")]);
+    }
+    args.extend(extra);
+    assert_success(&cyclegan(&args));
+}
+
+/// After iteration `i`: weights and running statistics ≥ 99.9 % within 1e-6 of PyTorch's,
+/// every weight within 2·lr·i + 1e-6, and the batch counters equal.
+fn check_weights(run: &Path, sd: &StateDict, i: usize) {
+    let (mut total, mut close) = (0usize, 0usize);
+    for net in ["G", "D"] {
+        let ours = read_tensors(&run.join(format!("latest_net_{net}.safetensors")));
+        let theirs = part(sd, &format!("after{i}"), net);
+        assert_eq!(
+            ours.keys().collect::<Vec<_>>(),
+            theirs.keys().collect::<Vec<_>>(),
+            "{net} keys"
+        );
+        for (key, t) in &theirs {
+            if key.ends_with("num_batches_tracked") {
+                assert_eq!(ours[key].data, t.data, "{net}.{key}");
+                assert!(ours[key].shape.is_empty(), "{net}.{key} is 0-d");
+                continue;
+            }
+            let statistic = key.ends_with("running_mean") || key.ends_with("running_var");
+            for (a, b) in ours[key].data.iter().zip(&t.data) {
+                let d = (a - b).abs() as f64;
+                if !statistic {
+                    assert!(
+                        d <= 2.0 * LR * i as f64 + 1e-6,
+                        "{net}.{key} after {i}: off by {d}"
+                    );
+                }
+                total += 1;
+                close += usize::from(d <= 1e-6);
+            }
+        }
+    }
+    let share = close as f64 / total as f64;
+    eprintln!(
+        "after iteration {i}: {close} of {total} values within 1e-6 ({:.4} %)",
+        100.0 * share
+    );
+    assert!(
+        share >= 0.999,
+        "after iteration {i}: only {close} of {total} within 1e-6"
+    );
+}
+
+/// The must-show command on the trace: `--init-from` its initial weights, one aligned PNG,
+/// three iterations (one, then two more after a resume), each checked against PyTorch's.
+#[test]
+fn cli_training_follows_the_pytorch_trace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = trace_dataroot(dir.path());
+    let checkpoints = dir.path().join("checkpoints");
+    let run = checkpoints.join("trace");
+    let sd = trace();
+    train_trace(&root, &checkpoints, &["--max-steps", "1"]);
+    check_weights(&run, &sd, 1);
+    train_trace(
+        &root,
+        &checkpoints,
+        &["--continue-train", "--max-steps", "3"],
+    );
+    check_weights(&run, &sd, 3);
+
+    let text = std::fs::read_to_string(run.join("loss_log.csv")).expect("loss log");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    assert_eq!(header[5..], ["G_GAN", "G_L1", "D_real", "D_fake"]);
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| {
+            l.split(',')
+                .skip(5)
+                .map(|v| v.parse().expect("loss"))
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows.len(), 3);
+    let expected = trace_losses();
+    for (i, row) in rows.iter().enumerate() {
+        for (j, name) in header[5..].iter().enumerate() {
+            let theirs = expected["losses"][i][name].as_f64().expect("number");
+            rel_close(row[j], theirs, 1e-4, &format!("iteration {} {name}", i + 1));
+        }
+    }
+}
+
+/// `round((y + 1) / 2 · 255)` of a 1×3×H×W tensor, as interleaved RGB bytes.
+fn levels(t: &cyclegan::checkpoint::RawTensor) -> Vec<u8> {
+    let (h, w) = (t.shape[2], t.shape[3]);
+    let mut out = Vec::with_capacity(3 * h * w);
+    for i in 0..h * w {
+        for c in 0..3 {
+            let y = t.data[c * h * w + i];
+            out.push(((y + 1.0) / 2.0 * 255.0).round().clamp(0.0, 255.0) as u8);
+        }
+    }
+    out
+}
+
+/// An upstream pix2pix generator `.pth` (batch-norm U-Net with dropout and moved running
+/// statistics) loads with no flags and translates within one level of PyTorch with `--eval`
+/// (running statistics) and without it (each image's own statistics, here with
+/// `--no-dropout` so that the output is deterministic on both sides).
+#[test]
+fn an_upstream_pix2pix_generator_translates_like_pytorch_in_both_modes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("photo.png");
+    std::fs::copy(fixture("unet_batch_tiny.input.png"), &input).expect("copy");
+    let weights = fixture("unet_batch_tiny.pth");
+    let io = read_tensors(&fixture("unet_batch_tiny.io.safetensors"));
+    let loaded = checkpoint::load(&weights).expect("load");
+    match &loaded.config {
+        NetworkConfig::Generator(GeneratorConfig::Unet(u)) => {
+            assert_eq!((u.num_downs, u.ngf), (6, 4));
+            assert_eq!(u.norm, cyclegan::model::NormKind::Batch);
+            assert!(!u.use_bias, "batch norm: no convolution bias");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        loaded
+            .state_dict
+            .contains_key("model.model.1.model.2.num_batches_tracked")
+    );
+    let mut worst_by_mode = Vec::new();
+    for (flags, key) in [
+        (&["--eval"][..], "output_eval"),
+        (&["--no-dropout"][..], "output_train"),
+    ] {
+        let dest = dir.path().join(key);
+        let mut args = vec![
+            "translate",
+            input.to_str().expect("utf-8"),
+            "--weights",
+            weights.to_str().expect("utf-8"),
+            "--out",
+            dest.to_str().expect("utf-8"),
+        ];
+        args.extend(flags);
+        assert_success(&cyclegan(&args));
+        let (_, _, ours) = png_pixels(&dest.join("photo.png"));
+        let theirs = levels(&io[key]);
+        assert_eq!(ours.len(), theirs.len());
+        let worst = ours
+            .iter()
+            .zip(&theirs)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap_or(0);
+        assert!(worst <= 1, "{key}: a pixel differs by {worst} levels");
+        worst_by_mode.push((key, ours));
+    }
+    // The two modes really differ (running against batch statistics), so each check above
+    // tested its own mode.
+    let differing = worst_by_mode[0]
+        .1
+        .iter()
+        .zip(&worst_by_mode[1].1)
+        .filter(|(a, b)| a.abs_diff(**b) > 1)
+        .count();
+    assert!(
+        differing > 100,
+        "eval and default outputs differ in only {differing} values"
+    );
+}
