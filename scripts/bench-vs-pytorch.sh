@@ -4,7 +4,7 @@
 #
 #   scripts/bench-vs-pytorch.sh [--venv DIR | --python PY] [--device cpu|cuda|wgpu] [--threads T]
 #                               [--iters N] [--rounds R] [--runs "WHAT:SIZE:BATCH ..."]
-#                               [--baseline BIN]
+#                               [--baseline BIN] [--model cycle_gan|pix2pix]
 #
 # Each pair runs R rounds (default 1), cyclegan then PyTorch in each, and the ratio is of the
 # two sides' medians over the rounds: on a machine whose speed drifts over minutes (a shared
@@ -18,7 +18,7 @@
 # `CYCLEGAN_BIN` names the binary to time (default: target/debug/cyclegan). Never run in CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv=venv device=cpu threads=$(nproc) iters=5 rounds=1 python="" baseline=""
+venv=venv device=cpu threads=$(nproc) iters=5 rounds=1 python="" baseline="" model=cycle_gan
 runs="forward:256:1 train:128:1 train:256:1"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -30,6 +30,7 @@ while [ $# -gt 0 ]; do
         --rounds) rounds=$2; shift 2 ;;
         --runs) runs=$2; shift 2 ;;
         --baseline) baseline=$2; shift 2 ;;
+        --model) model=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -47,14 +48,14 @@ torch_device=$device
 
 run_pair() { # what size batch
     local ours=() theirs=() base=() i
-    local args=(bench --what "$1" --size "$2" --batch-size "$3" --iters "$iters" --threads "$threads" --device "$device" --json)
+    local args=(bench --model "$model" --what "$1" --size "$2" --batch-size "$3" --iters "$iters" --threads "$threads" --device "$device" --json)
     for ((i = 0; i < rounds; i++)); do
         if [ -n "$baseline" ]; then
             base+=("$("$baseline" "${args[@]}")")
             echo "baseline: ${base[-1]}"
         fi
         ours+=("$("$bin" "${args[@]}")")
-        theirs+=("$("$python" "$ref" --what "$1" --size "$2" --batch "$3" --iters "$iters" --threads "$threads" --device "$torch_device")")
+        theirs+=("$("$python" "$ref" --model "$model" --what "$1" --size "$2" --batch "$3" --iters "$iters" --threads "$threads" --device "$torch_device")")
         echo "cyclegan: ${ours[-1]}"
         echo "pytorch:  ${theirs[-1]}"
     done

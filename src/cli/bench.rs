@@ -1,6 +1,7 @@
 //! `cyclegan bench`: median generator-forward and training-iteration times on random data with
-//! the default networks, printed like `scripts/bench_pytorch.py` so the two compare
-//! line for line (`scripts/bench-vs-pytorch.sh` runs both).
+//! the default networks of `--model` (CycleGAN's ResNet, or pix2pix's U-Net with batch norm
+//! and conditional PatchGAN), printed like `scripts/bench_pytorch.py` so the two compare line
+//! for line (`scripts/bench-vs-pytorch.sh` runs both).
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -8,15 +9,21 @@ use std::time::Instant;
 use burn::tensor::{Distribution, Tensor};
 use clap::{Args, ValueEnum};
 
+use super::train::ModelKind;
 use super::{DeviceArgs, UsageError, stdout};
 use crate::data::{DatasetOptions, Loader, LoaderConfig, UnalignedDataset, measure_throughput};
 use crate::model::loss::GanMode;
-use crate::model::{DiscriminatorConfig, GeneratorConfig, InitType, Mode, ResnetGeneratorConfig};
+use crate::model::{
+    DiscriminatorConfig, GeneratorConfig, InitType, Mode, NormKind, ResnetGeneratorConfig,
+    UnetGeneratorConfig,
+};
 use crate::ops::profile;
 use crate::train::ModelConfig;
 use crate::train::adam::{Adam, AdamConfig};
 use crate::train::build_networks;
 use crate::train::pool::ImagePool;
+use crate::train::model::{ModelSpec, Trainee};
+use crate::train::pix2pix::Pix2PixConfig;
 use crate::train::step::{LossConfig, Optimizers, Pools, train_step};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -39,6 +46,10 @@ pub struct BenchArgs {
     /// What to time.
     #[arg(long, value_enum, default_value_t = What::Both)]
     pub what: What,
+    /// Whose networks and iteration: cycle_gan (ResNet generators) or pix2pix (unet_<size>
+    /// with batch norm and dropout, conditional basic PatchGAN); --n-blocks is CycleGAN's.
+    #[arg(long, value_enum, default_value_t = ModelKind::CycleGan)]
+    pub model: ModelKind,
     /// Side of the random square images (with --what loader: the crop side).
     #[arg(long, default_value_t = 128)]
     pub size: usize,
@@ -226,6 +237,12 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.model == ModelKind::Pix2pix && matches!(args.what, What::Loader | What::Conv) {
+        return Err(UsageError(
+            "--model pix2pix times the forward and the training iteration; --what loader and conv time no model (leave --model out)".into(),
+        )
+        .into());
+    }
     if args.what == What::Loader {
         return loader(args);
     }
@@ -233,6 +250,9 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         return conv_kernels(args);
     }
     let device = args.device.setup()?;
+    if args.model == ModelKind::Pix2pix {
+        return pix2pix(args, &device);
+    }
     let g = GeneratorConfig::Resnet(ResnetGeneratorConfig::official(
         3,
         3,
@@ -252,18 +272,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let shape = [args.batch_size, 3, args.size, args.size];
     let x = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &device);
     let y = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &device);
-    let mut out = serde_json::Map::new();
-    out.insert(
-        "framework".into(),
-        format!("cyclegan {} (burn 0.22.1)", env!("CARGO_PKG_VERSION")).into(),
-    );
-    out.insert(
-        "device".into(),
-        format!("{:?}", args.device.device).to_lowercase().into(),
-    );
-    out.insert("size".into(), args.size.into());
-    out.insert("batch".into(), args.batch_size.into());
-    out.insert("threads".into(), rayon::current_num_threads().into());
+    let mut out = header(args);
     if matches!(args.what, What::Forward | What::Both) {
         let t = median_time_profiled(args, "the generator forward", || {
             let out = nets.g_a.forward(x.clone(), Mode::Eval);
@@ -298,6 +307,85 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 &loss,
                 2e-4,
             );
+        });
+        out.insert("train_iter_s".into(), t.into());
+    }
+    if let Some(rss) = peak_rss_mib() {
+        out.insert("peak_rss_mib".into(), rss.into());
+    }
+    print_json(serde_json::Value::Object(out), args.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The keys every report starts with, as bench_pytorch.py writes them.
+fn header(args: &BenchArgs) -> serde_json::Map<String, serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    out.insert(
+        "framework".into(),
+        format!("cyclegan {} (burn 0.22.1)", env!("CARGO_PKG_VERSION")).into(),
+    );
+    out.insert(
+        "device".into(),
+        format!("{:?}", args.device.device).to_lowercase().into(),
+    );
+    if args.model == ModelKind::Pix2pix {
+        out.insert("model".into(), "pix2pix".into());
+    }
+    out.insert("size".into(), args.size.into());
+    out.insert("batch".into(), args.batch_size.into());
+    out.insert("threads".into(), rayon::current_num_threads().into());
+    out
+}
+
+/// pix2pix's forward (the U-Net in eval mode) and iteration, as bench_pytorch.py --model
+/// pix2pix times them.
+fn pix2pix(args: &BenchArgs, device: &burn::tensor::Device) -> anyhow::Result<ExitCode> {
+    if !args.size.is_power_of_two() || args.size < 32 {
+        return Err(UsageError(format!(
+            "--model pix2pix benches unet_<size>: --size must be a power of two ≥ 32, not {}",
+            args.size
+        ))
+        .into());
+    }
+    let norm = NormKind::Batch;
+    let g = GeneratorConfig::Unet(UnetGeneratorConfig {
+        norm,
+        use_bias: norm.conv_bias(),
+        use_dropout: true,
+        ..UnetGeneratorConfig::official(3, 3, args.size.trailing_zeros() as usize, args.ngf)
+    });
+    let spec = ModelSpec::Pix2Pix {
+        pix2pix: Pix2PixConfig {
+            g,
+            d: DiscriminatorConfig::basic(6, args.ndf).with_norm(norm),
+            init_type: InitType::Normal,
+            init_gain: 0.02,
+            gan_mode: GanMode::Vanilla,
+            lambda_l1: 100.0,
+        },
+    };
+    let mut trainee = Trainee::new(&spec, 0, 0, device);
+    let shape = [args.batch_size, 3, args.size, args.size];
+    let x = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), device);
+    let y = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), device);
+    let mut out = header(args);
+    if matches!(args.what, What::Forward | What::Both) {
+        let Trainee::Pix2Pix { nets, .. } = &trainee else {
+            unreachable!("built from a pix2pix spec")
+        };
+        let t = median_time_profiled(args, "the generator forward", || {
+            let out = nets.g.forward(x.clone(), Mode::Eval);
+            let _ = out.slice([0..1, 0..1, 0..1, 0..1]).into_scalar::<f32>();
+        });
+        out.insert("g_forward_s".into(), t.into());
+    }
+    if matches!(args.what, What::Train | What::Both) {
+        let mut optim = Optimizers {
+            g: Adam::new(AdamConfig::default()),
+            d: Adam::new(AdamConfig::default()),
+        };
+        let t = median_time_profiled(args, "the training iteration", || {
+            let _ = trainee.step(&mut optim, x.clone(), y.clone(), 2e-4);
         });
         out.insert("train_iter_s".into(), t.into());
     }

@@ -124,7 +124,7 @@ impl GeneratorConfig {
                 s
             }
             GeneratorConfig::Unet(c) => format!(
-                "unet_{} ({} downs, ngf {}, {}→{} channels, norm {})",
+                "unet_{} ({} downs, ngf {}, {}→{} channels, norm {}{})",
                 // Checked: a corrupt file's configuration is described when it is refused.
                 u32::try_from(c.num_downs)
                     .ok()
@@ -134,7 +134,8 @@ impl GeneratorConfig {
                 c.ngf,
                 c.input_nc,
                 c.output_nc,
-                c.norm
+                c.norm,
+                if c.use_dropout { ", dropout" } else { "" }
             ),
         }
     }
