@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 
 use cyclegan::download::http::part_path;
 use cyclegan::download::{
-    DEFAULT_MAX_UNPACKED_BYTES, Dataset, DownloadError, DownloadOptions, Model, Pix2pixDataset,
-    Pix2pixModel, download_dataset, download_model,
+    Dataset, DownloadError, DownloadOptions, Model, Pix2pixDataset, Pix2pixModel, download_dataset,
+    download_model,
 };
+use cyclegan::model::{GeneratorConfig, NetworkConfig};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use tar::{EntryType, Header};
@@ -991,4 +992,30 @@ fn cli_picks_the_catalog_and_passes_the_size_limit() {
     let (ok, err) = run("edges2shoes", &dir("x"), &["--model", "cycle_gan"]);
     assert!(!ok);
     assert!(err.contains("use --model pix2pix"), "{err}");
+}
+
+#[test]
+fn downloaded_pix2pix_model_is_detected_as_a_unet_with_no_flags() {
+    // An official-format U-Net checkpoint (upstream's UnetGenerator, saved by
+    // torch.save), served where upstream's pix2pix script fetches from.
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pytorch/unet_official_tiny.pth");
+    let server = Server::start();
+    server.serve(
+        "/models-pytorch/edges2shoes.pth",
+        fs::read(&fixture).unwrap(),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+
+    let out = download_model(Pix2pixModel::Edges2shoes, tmp.path(), &server.opts()).unwrap();
+
+    let loaded = cyclegan::checkpoint::load(&out).unwrap();
+    assert!(
+        matches!(
+            loaded.config,
+            NetworkConfig::Generator(GeneratorConfig::Unet(_))
+        ),
+        "{:?}",
+        loaded.config
+    );
 }
