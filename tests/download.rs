@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use cyclegan::download::http::part_path;
 use cyclegan::download::{
-    Dataset, DownloadError, DownloadOptions, Model, Pix2pixDataset, Pix2pixModel, download_dataset,
-    download_model,
+    AnyDataset, Dataset, DownloadError, DownloadOptions, Model, Pix2pixDataset, Pix2pixModel,
+    download_dataset, download_model,
 };
 use cyclegan::model::{GeneratorConfig, NetworkConfig};
 use flate2::Compression;
@@ -254,29 +254,23 @@ fn names_in(dir: &Path) -> Vec<String> {
     names
 }
 
-#[test]
-fn dataset_is_downloaded_and_extracted_like_the_official_script() {
-    let server = Server::start();
-    server.serve("/datasets/mini.zip", official_zip("mini"));
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("datasets");
-
-    let out = download_dataset(Dataset::Mini, &root, &server.opts()).unwrap();
-
-    assert_eq!(out, root.join("mini"));
-    for d in ["trainA", "trainB", "testA", "testB"] {
-        let file = out.join(d).join("1.png");
-        assert_eq!(
-            fs::read(&file).unwrap(),
-            format!("mini/{d}/1.png").as_bytes()
-        );
+/// Checks that `<root>/<name>/<dir>/1.*` of each of `dirs` holds its own
+/// path, as [`official_zip`] and [`official_tar_gz`] write them; that the
+/// archive is gone and no staging or `.part` file is left behind; and that
+/// the archive was requested once.
+fn assert_official_layout(server: &Server, root: &Path, archive: &str, dirs: &[&str]) {
+    let (name, ext) = archive.split_once('.').unwrap();
+    let file = if ext == "zip" { "1.png" } else { "1.jpg" };
+    let mut sorted = dirs.to_vec();
+    sorted.sort_unstable();
+    assert_eq!(names_in(&root.join(name)), sorted);
+    for d in dirs {
+        let path = format!("{name}/{d}/{file}");
+        assert_eq!(fs::read(root.join(&path)).unwrap(), path.as_bytes());
     }
-    // The zip is gone and no staging or .part file is left behind.
-    assert_eq!(names_in(&root), ["mini"]);
-    assert_eq!(
-        server.requests(),
-        [("/datasets/mini.zip".to_string(), None)]
-    );
+    assert_eq!(names_in(root), [name]);
+    let url = format!("/datasets/{archive}");
+    assert_eq!(server.requests(), [(url, None)]);
 }
 
 #[test]
@@ -697,27 +691,32 @@ fn official_tar_gz(name: &str) -> Vec<u8> {
 }
 
 #[test]
-fn pix2pix_dataset_is_downloaded_and_extracted_like_the_official_script() {
-    let server = Server::start();
-    server.serve("/datasets/facades.tar.gz", official_tar_gz("facades"));
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("datasets");
+fn datasets_are_downloaded_and_extracted_like_the_official_scripts() {
+    let cases: [(AnyDataset, _, Vec<u8>, &[&str]); 2] = [
+        (
+            Dataset::Mini.into(),
+            "mini.zip",
+            official_zip("mini"),
+            &["trainA", "trainB", "testA", "testB"],
+        ),
+        (
+            Pix2pixDataset::Facades.into(),
+            "facades.tar.gz",
+            official_tar_gz("facades"),
+            &["train", "val", "test"],
+        ),
+    ];
+    for (dataset, archive, data, dirs) in cases {
+        let server = Server::start();
+        server.serve(&format!("/datasets/{archive}"), data);
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("datasets");
 
-    let out = download_dataset(Pix2pixDataset::Facades, &root, &server.opts()).unwrap();
+        let out = download_dataset(dataset, &root, &server.opts()).unwrap();
 
-    assert_eq!(out, root.join("facades"));
-    assert_eq!(names_in(&out), ["test", "train", "val"]);
-    for d in ["train", "val", "test"] {
-        assert_eq!(
-            fs::read(out.join(d).join("1.jpg")).unwrap(),
-            format!("facades/{d}/1.jpg").as_bytes()
-        );
+        assert_eq!(out, root.join(dataset.name()));
+        assert_official_layout(&server, &root, archive, dirs);
     }
-    assert_eq!(names_in(&root), ["facades"]);
-    assert_eq!(
-        server.requests(),
-        [("/datasets/facades.tar.gz".to_string(), None)]
-    );
 }
 
 #[test]

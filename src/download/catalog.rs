@@ -39,14 +39,23 @@ pub struct UnknownName {
     pub hint: Option<String>,
 }
 
+/// What [`Pick`] needs of an entry of either catalog.
+pub trait CatalogEntry: Copy + FromStr<Err = UnknownName> {
+    /// The upstream name: used in the URL and the folder names.
+    fn name(self) -> &'static str;
+    /// Where the file is on the server below `base`.
+    fn url(self, base: &str) -> String;
+}
+
 /// Generates a catalog enum from one `Variant => "name"` table, so the names
 /// are written once and `ALL`, `FromStr`, `Display` and clap's `ValueEnum`
-/// cannot drift apart. `refused` lists names the upstream script knows but
+/// cannot drift apart. `$path` is the file's path below the base URL, with
+/// `{}` for the name. `refused` lists names the upstream script knows but
 /// will not serve, each with the explanation to show instead.
 macro_rules! catalog {
     (
         $(#[$meta:meta])*
-        enum $ty:ident ($kind:literal) { $($variant:ident => $name:literal,)+ }
+        enum $ty:ident ($kind:literal, $path:literal) { $($variant:ident => $name:literal,)+ }
         refused { $($refused:literal => $why:expr,)* }
     ) => {
         $(#[$meta])*
@@ -81,6 +90,16 @@ macro_rules! catalog {
             }
         }
 
+        impl CatalogEntry for $ty {
+            fn name(self) -> &'static str {
+                $ty::name(self)
+            }
+
+            fn url(self, base: &str) -> String {
+                join(base, &format!($path, self.name()))
+            }
+        }
+
         // Hand-written so the CLI accepts the exact upstream spellings
         // (the derive would kebab-case `summer2winter_yosemite`).
         impl clap::ValueEnum for $ty {
@@ -96,7 +115,7 @@ macro_rules! catalog {
 
 catalog! {
     /// Unpaired datasets served by `download_cyclegan_dataset.sh`.
-    enum Dataset ("dataset") {
+    enum Dataset ("dataset", "datasets/{}.zip") {
         Apple2orange => "apple2orange",
         Summer2winterYosemite => "summer2winter_yosemite",
         Horse2zebra => "horse2zebra",
@@ -125,7 +144,7 @@ const CITYSCAPES: &str = "Cityscapes cannot be redistributed for license reasons
 
 catalog! {
     /// Pretrained generators served by `download_cyclegan_model.sh`.
-    enum Model ("model") {
+    enum Model ("model", "pretrained_models/{}.pth") {
         Apple2orange => "apple2orange",
         Orange2apple => "orange2apple",
         Summer2winterYosemite => "summer2winter_yosemite",
@@ -150,7 +169,7 @@ catalog! {
 
 catalog! {
     /// Aligned (A|B side by side) datasets served by `download_pix2pix_dataset.sh`.
-    enum Pix2pixDataset ("pix2pix dataset") {
+    enum Pix2pixDataset ("pix2pix dataset", "datasets/{}.tar.gz") {
         Night2day => "night2day",
         Edges2handbags => "edges2handbags",
         Edges2shoes => "edges2shoes",
@@ -164,7 +183,7 @@ catalog! {
 
 catalog! {
     /// Pretrained U-Net generators served by `download_pix2pix_model.sh`.
-    enum Pix2pixModel ("pix2pix model") {
+    enum Pix2pixModel ("pix2pix model", "models-pytorch/{}.pth") {
         Edges2shoes => "edges2shoes",
         Sat2map => "sat2map",
         Map2sat => "map2sat",
@@ -230,11 +249,33 @@ impl From<Pix2pixModel> for AnyModel {
     }
 }
 
-impl<C, P> Pick<C, P>
-where
-    C: FromStr<Err = UnknownName>,
-    P: FromStr<Err = UnknownName>,
-{
+impl<C: CatalogEntry, P: CatalogEntry> Pick<C, P> {
+    /// The upstream name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pick::CycleGan(c) => c.name(),
+            Pick::Pix2pix(p) => p.name(),
+        }
+    }
+
+    /// The official host prefix of this entry's catalog.
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            Pick::CycleGan(_) => DEFAULT_BASE_URL,
+            Pick::Pix2pix(_) => PIX2PIX_BASE_URL,
+        }
+    }
+
+    /// Where the file is on the server below `base`: the catalog's path
+    /// (`datasets/<name>.zip`, `pretrained_models/<name>.pth`,
+    /// `datasets/<name>.tar.gz` or `models-pytorch/<name>.pth`).
+    pub fn url(self, base: &str) -> String {
+        match self {
+            Pick::CycleGan(c) => c.url(base),
+            Pick::Pix2pix(p) => p.url(base),
+        }
+    }
+
     /// The entry `name` means in `family`'s catalog. Without a family, a name
     /// of both catalogs means the CycleGAN one (what it meant before pix2pix
     /// was added, so existing command lines keep their meaning; see
@@ -296,11 +337,6 @@ fn join(base: &str, rest: &str) -> String {
 }
 
 impl Dataset {
-    /// `<base>/datasets/<name>.zip`.
-    pub fn url(self, base: &str) -> String {
-        join(base, &format!("datasets/{}", self.zip_file_name()))
-    }
-
     /// Name of the downloaded archive, kept beside the dataset folder until
     /// extraction succeeds.
     pub fn zip_file_name(self) -> String {
@@ -314,11 +350,6 @@ impl Dataset {
 }
 
 impl Pix2pixDataset {
-    /// `<base>/datasets/<name>.tar.gz`.
-    pub fn url(self, base: &str) -> String {
-        join(base, &format!("datasets/{}", self.archive_file_name()))
-    }
-
     /// Name of the downloaded archive, kept beside the dataset folder until
     /// extraction succeeds.
     pub fn archive_file_name(self) -> String {
@@ -327,30 +358,6 @@ impl Pix2pixDataset {
 }
 
 impl AnyDataset {
-    /// The upstream name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Pick::CycleGan(d) => d.name(),
-            Pick::Pix2pix(d) => d.name(),
-        }
-    }
-
-    /// The official host prefix of this entry's catalog.
-    pub fn default_base_url(self) -> &'static str {
-        match self {
-            Pick::CycleGan(_) => DEFAULT_BASE_URL,
-            Pick::Pix2pix(_) => PIX2PIX_BASE_URL,
-        }
-    }
-
-    /// Where the archive is on the server below `base`.
-    pub fn url(self, base: &str) -> String {
-        match self {
-            Pick::CycleGan(d) => d.url(base),
-            Pick::Pix2pix(d) => d.url(base),
-        }
-    }
-
     /// Name of the downloaded archive.
     pub fn archive_file_name(self) -> String {
         match self {
@@ -374,38 +381,7 @@ impl AnyDataset {
     }
 }
 
-impl Pix2pixModel {
-    /// `<base>/models-pytorch/<name>.pth`.
-    pub fn url(self, base: &str) -> String {
-        join(base, &format!("models-pytorch/{}.pth", self.name()))
-    }
-}
-
 impl AnyModel {
-    /// The upstream name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Pick::CycleGan(m) => m.name(),
-            Pick::Pix2pix(m) => m.name(),
-        }
-    }
-
-    /// The official host prefix of this entry's catalog.
-    pub fn default_base_url(self) -> &'static str {
-        match self {
-            Pick::CycleGan(_) => DEFAULT_BASE_URL,
-            Pick::Pix2pix(_) => PIX2PIX_BASE_URL,
-        }
-    }
-
-    /// Where the weights are on the server below `base`.
-    pub fn url(self, base: &str) -> String {
-        match self {
-            Pick::CycleGan(m) => m.url(base),
-            Pick::Pix2pix(m) => m.url(base),
-        }
-    }
-
     /// Checkpoint folder under the checkpoints root: `<name>_pretrained` in
     /// both upstream scripts, so a pix2pix and a CycleGAN model of the same
     /// name share it (the one there first is kept).
@@ -420,11 +396,6 @@ impl AnyModel {
 }
 
 impl Model {
-    /// `<base>/pretrained_models/<name>.pth`.
-    pub fn url(self, base: &str) -> String {
-        join(base, &format!("pretrained_models/{}.pth", self.name()))
-    }
-
     /// Checkpoint folder under the checkpoints root: `<name>_pretrained`,
     /// the `--name` upstream's `test.py` is then run with.
     pub fn dir_name(self) -> String {
@@ -493,38 +464,45 @@ mod tests {
 
     #[test]
     fn pix2pix_urls_and_paths_match_the_official_scripts() {
-        let cases = [
-            (Pix2pixDataset::Facades, "facades"),
-            (Pix2pixDataset::Maps, "maps"),
-            (Pix2pixDataset::Edges2shoes, "edges2shoes"),
-            (Pix2pixDataset::Edges2handbags, "edges2handbags"),
-            (Pix2pixDataset::Night2day, "night2day"),
-        ];
-        for (d, name) in cases {
-            let any = AnyDataset::from(d);
-            assert_eq!(
-                any.url(any.default_base_url()),
-                format!("http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/{name}.tar.gz")
+        let p2p = "http://efrosgans.eecs.berkeley.edu/pix2pix";
+        for name in [
+            "facades",
+            "maps",
+            "edges2shoes",
+            "edges2handbags",
+            "night2day",
+        ] {
+            let d = AnyDataset::resolve(name, Some(Family::Pix2pix)).unwrap();
+            let got = (
+                d.url(d.default_base_url()),
+                d.archive_file_name(),
+                d.format(),
             );
-            assert_eq!(any.archive_file_name(), format!("{name}.tar.gz"));
-            assert_eq!(any.dir_name(), name);
-            assert_eq!(any.format(), ArchiveFormat::TarGz);
+            let tgz = format!("{name}.tar.gz");
+            assert_eq!(
+                got,
+                (format!("{p2p}/datasets/{tgz}"), tgz, ArchiveFormat::TarGz)
+            );
+            assert_eq!(d.dir_name(), name);
         }
-        let cases = [
-            (Pix2pixModel::FacadesLabel2photo, "facades_label2photo"),
-            (Pix2pixModel::Sat2map, "sat2map"),
-            (Pix2pixModel::Map2sat, "map2sat"),
-            (Pix2pixModel::Edges2shoes, "edges2shoes"),
-            (Pix2pixModel::Day2night, "day2night"),
-        ];
-        for (m, name) in cases {
-            let any = AnyModel::from(m);
+        for name in [
+            "facades_label2photo",
+            "sat2map",
+            "map2sat",
+            "edges2shoes",
+            "day2night",
+        ] {
+            let m = AnyModel::resolve(name, Some(Family::Pix2pix)).unwrap();
+            let got = (m.url(m.default_base_url()), m.dir_name(), m.file_name());
+            let dir = format!("{name}_pretrained");
             assert_eq!(
-                any.url(any.default_base_url()),
-                format!("http://efrosgans.eecs.berkeley.edu/pix2pix/models-pytorch/{name}.pth")
+                got,
+                (
+                    format!("{p2p}/models-pytorch/{name}.pth"),
+                    dir,
+                    MODEL_FILE_NAME
+                )
             );
-            assert_eq!(any.dir_name(), format!("{name}_pretrained"));
-            assert_eq!(any.file_name(), "latest_net_G.pth");
         }
         // The CycleGAN entries of the shared names keep their own host and paths.
         let maps = AnyDataset::from(Dataset::Maps);

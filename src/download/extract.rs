@@ -301,6 +301,11 @@ mod tests {
         }
     }
 
+    fn extract_zip(archive: &Path, root: &Path, name: &str) -> Result<PathBuf, DownloadError> {
+        let limit = DEFAULT_MAX_UNPACKED_BYTES;
+        extract_dataset(archive, ArchiveFormat::Zip, root, name, limit, true)
+    }
+
     fn write_zip(path: &Path, files: &[(&str, &[u8])]) {
         let mut w = zip::ZipWriter::new(File::create(path).unwrap());
         for (name, data) in files {
@@ -318,15 +323,7 @@ mod tests {
             &archive,
             &[("maps/trainA/1.jpg", b"a1"), ("__MACOSX/maps/._x", b"junk")],
         );
-        let out = extract_dataset(
-            &archive,
-            ArchiveFormat::Zip,
-            tmp.path(),
-            "maps",
-            DEFAULT_MAX_UNPACKED_BYTES,
-            true,
-        )
-        .unwrap();
+        let out = extract_zip(&archive, tmp.path(), "maps").unwrap();
         assert_eq!(out, tmp.path().join("maps"));
         assert_eq!(fs::read(out.join("trainA/1.jpg")).unwrap(), b"a1");
         let mut left: Vec<_> = fs::read_dir(tmp.path())
@@ -342,15 +339,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let archive = tmp.path().join("a.zip");
         write_zip(&archive, &[("trainA/1.jpg", b"x"), ("testB/2.jpg", b"y")]);
-        let out = extract_dataset(
-            &archive,
-            ArchiveFormat::Zip,
-            tmp.path(),
-            "facades",
-            DEFAULT_MAX_UNPACKED_BYTES,
-            true,
-        )
-        .unwrap();
+        let out = extract_zip(&archive, tmp.path(), "facades").unwrap();
         assert_eq!(fs::read(out.join("testB/2.jpg")).unwrap(), b"y");
         assert!(!tmp.path().join(".facades.extracting").exists());
     }
@@ -363,15 +352,7 @@ mod tests {
         fs::write(stale.join("stale.jpg"), b"old").unwrap();
         let archive = tmp.path().join("maps.zip");
         write_zip(&archive, &[("maps/trainA/1.jpg", b"new")]);
-        let out = extract_dataset(
-            &archive,
-            ArchiveFormat::Zip,
-            tmp.path(),
-            "maps",
-            DEFAULT_MAX_UNPACKED_BYTES,
-            true,
-        )
-        .unwrap();
+        let out = extract_zip(&archive, tmp.path(), "maps").unwrap();
         assert!(!out.join("trainA/stale.jpg").exists());
         assert!(out.join("trainA/1.jpg").exists());
     }
@@ -381,21 +362,72 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let archive = tmp.path().join("maps.zip");
         fs::write(&archive, b"<html>not a zip</html>").unwrap();
-        let msg = extract_dataset(
-            &archive,
-            ArchiveFormat::Zip,
-            tmp.path(),
-            "maps",
-            DEFAULT_MAX_UNPACKED_BYTES,
-            true,
-        )
-        .unwrap_err()
-        .to_string();
+        let msg = extract_zip(&archive, tmp.path(), "maps")
+            .unwrap_err()
+            .to_string();
         assert!(
             msg.contains("maps.zip") && msg.contains("download again"),
             "{msg}"
         );
         assert!(!tmp.path().join("maps").exists());
         assert!(!tmp.path().join(".maps.extracting").exists());
+    }
+
+    /// A `.tar.gz` of `(name, type, data)` entries, made with the tar crate.
+    fn write_tar_gz(path: &Path, entries: &[(&str, tar::EntryType, &[u8])]) {
+        let gz = flate2::write::GzEncoder::new(File::create(path).unwrap(), Default::default());
+        let mut b = tar::Builder::new(gz);
+        for (name, kind, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_mode(0o644);
+            h.set_size(data.len() as u64);
+            if *kind == tar::EntryType::Symlink {
+                b.append_link(&mut h, name, "elsewhere").unwrap();
+            } else {
+                b.append_data(&mut h, name, *data).unwrap();
+            }
+        }
+        b.into_inner().unwrap().finish().unwrap();
+    }
+
+    // The check passes take no output folder, so refusals from them alone
+    // are refusals before anything is written.
+    #[test]
+    fn check_passes_alone_refuse_hostile_archives() {
+        let tmp = tempfile::tempdir().unwrap();
+        let limit = |archive, max_bytes| Limit { archive, max_bytes };
+        let zeros = vec![0u8; 1 << 20];
+        let tgz = tmp.path().join("bomb.tar.gz");
+        write_tar_gz(
+            &tgz,
+            &[("f/train/bomb.jpg", tar::EntryType::Regular, &zeros)],
+        );
+        let err = untar::check(limit(&tgz, 256 << 10), true).unwrap_err();
+        assert!(matches!(err, DownloadError::TooLarge { .. }), "{err}");
+        // The same archive passes with room for its 1 MiB and headers.
+        let plan = untar::check(limit(&tgz, 2 << 20), true).unwrap();
+        assert_eq!(plan.len(), 1);
+        assert_eq!(plan[0].size, 1 << 20);
+
+        let link = tmp.path().join("link.tar.gz");
+        write_tar_gz(
+            &link,
+            &[
+                ("f/train/1.jpg", tar::EntryType::Regular, b"ok"),
+                ("f/val", tar::EntryType::Symlink, b""),
+            ],
+        );
+        let err = untar::check(limit(&link, 1 << 20), true).unwrap_err();
+        assert!(
+            err.to_string().contains("entry 'f/val' is a symbolic link"),
+            "{err}"
+        );
+
+        let zip = tmp.path().join("bomb.zip");
+        write_zip(&zip, &[("f/trainA/bomb.png", &zeros)]);
+        let err = unzip::check(limit(&zip, 256 << 10), true).unwrap_err();
+        assert!(matches!(err, DownloadError::TooLarge { .. }), "{err}");
+        assert_eq!(unzip::check(limit(&zip, 1 << 20), true).unwrap().len(), 1);
     }
 }

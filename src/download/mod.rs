@@ -18,7 +18,7 @@ pub mod http;
 use std::path::{Path, PathBuf};
 
 pub use catalog::{
-    AnyDataset, AnyModel, DEFAULT_BASE_URL, Dataset, Family, MODEL_FILE_NAME, Model,
+    AnyDataset, AnyModel, CatalogEntry, DEFAULT_BASE_URL, Dataset, Family, MODEL_FILE_NAME, Model,
     PIX2PIX_BASE_URL, Pick, Pix2pixDataset, Pix2pixModel, UnknownName,
 };
 pub use extract::{ArchiveFormat, DEFAULT_MAX_UNPACKED_BYTES};
