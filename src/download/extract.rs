@@ -12,8 +12,8 @@
 //! so a crash never leaves a half-filled dataset folder that a later run would
 //! mistake for a finished one.
 //!
-//! - [`unzip`]: `.zip` archives (CycleGAN).
-//! - [`untar`]: `.tar.gz` archives (pix2pix).
+//! - `unzip`: `.zip` archives (CycleGAN).
+//! - `untar`: `.tar.gz` archives (pix2pix).
 
 mod untar;
 mod unzip;
