@@ -1018,3 +1018,27 @@ fn downloaded_pix2pix_model_is_detected_as_a_unet_with_no_flags() {
         loaded.config
     );
 }
+
+#[test]
+fn cyclegan_dataset_in_the_folder_does_not_pass_for_the_pix2pix_one() {
+    let server = Server::start();
+    server.serve("/datasets/maps.tar.gz", official_tar_gz("maps"));
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("datasets");
+    fs::create_dir_all(root.join("maps/trainA")).unwrap();
+
+    let err = download_dataset(Pix2pixDataset::Maps, &root, &server.opts()).unwrap_err();
+
+    let msg = err.to_string();
+    assert!(
+        matches!(err, DownloadError::OtherCatalogThere { .. }),
+        "{msg}"
+    );
+    assert!(msg.contains("--root"), "{msg}");
+    assert!(server.requests().is_empty());
+    assert_eq!(names_in(&root.join("maps")), ["trainA"]);
+
+    // Given its own root, it is downloaded.
+    let out = download_dataset(Pix2pixDataset::Maps, &root.join("pix2pix"), &server.opts());
+    assert!(out.unwrap().join("val/1.jpg").is_file());
+}

@@ -123,6 +123,9 @@ pub enum DownloadError {
         reason: &'static str,
     },
 
+    #[error("{} holds a CycleGAN dataset (trainA/, no train/), not the aligned pix2pix '{name}' asked for (the two catalogs share this name and folder); download pix2pix's elsewhere, e.g. with --root datasets/pix2pix", target.display())]
+    OtherCatalogThere { target: PathBuf, name: &'static str },
+
     #[error("refusing to extract {}: it expands past the limit of {limit} bytes ({:.2} GiB), reached at entry '{entry}'; nothing was extracted. If you trust the archive, raise the limit with --max-unpacked-gib", archive.display(), *limit as f64 / (1u64 << 30) as f64)]
     TooLarge {
         archive: PathBuf,
@@ -155,6 +158,17 @@ pub fn download_dataset(
 ) -> Result<PathBuf, DownloadError> {
     let name = name.into();
     let target = root.join(name.dir_name());
+    // Both catalogs unpack `maps` and `facades` to the same folder: one
+    // already there must not pass for the other.
+    if matches!(name, Pick::Pix2pix(_))
+        && target.join("trainA").is_dir()
+        && !target.join("train").exists()
+    {
+        return Err(DownloadError::OtherCatalogThere {
+            target,
+            name: name.name(),
+        });
+    }
     if target.exists() {
         opts.note(format!(
             "{} already exists; skipping (delete it to download again)",
