@@ -1,14 +1,15 @@
 //! `cyclegan download dataset <name>` / `cyclegan download model <name>`:
-//! fetch the official CycleGAN datasets and pretrained generators.
+//! fetch the official CycleGAN and pix2pix datasets and pretrained generators.
 //!
-//! Rust counterpart of upstream `datasets/download_cyclegan_dataset.sh` and
-//! `scripts/download_cyclegan_model.sh`, with the same URLs and on-disk
-//! layout, plus what `wget`/`unzip` left to chance: resumable downloads,
-//! length checks, atomic renames and zip entries that cannot escape.
+//! Rust counterpart of upstream `datasets/download_cyclegan_dataset.sh`,
+//! `scripts/download_cyclegan_model.sh` and their pix2pix twins, with the
+//! same URLs and on-disk layout, plus what `wget`/`unzip`/`tar` left to
+//! chance: resumable downloads, length checks, atomic renames, and archives
+//! whose entries cannot escape, link or expand without bound.
 //!
 //! - [`catalog`]: the names, URLs and file names.
 //! - [`http`]: one resumable HTTP(S) download to a file.
-//! - [`extract`]: safe zip extraction into place.
+//! - [`extract`]: safe zip and tar.gz extraction into place.
 
 pub mod catalog;
 pub mod extract;
@@ -16,23 +17,33 @@ pub mod http;
 
 use std::path::{Path, PathBuf};
 
-pub use catalog::{DEFAULT_BASE_URL, Dataset, MODEL_FILE_NAME, Model, UnknownName};
+pub use catalog::{
+    AnyDataset, AnyModel, CatalogEntry, DEFAULT_BASE_URL, Dataset, Family, MODEL_FILE_NAME, Model,
+    PIX2PIX_BASE_URL, Pick, Pix2pixDataset, Pix2pixModel, UnknownName,
+};
+pub use extract::{ArchiveFormat, DEFAULT_MAX_UNPACKED_BYTES};
 
-/// What the CLI passes down from `--base-url` and `--quiet`.
+/// What the CLI passes down from `--base-url`, `--max-unpacked-gib` and `--quiet`.
 #[derive(Debug, Clone, Default)]
 pub struct DownloadOptions {
-    /// Replaces [`DEFAULT_BASE_URL`]: files are fetched from
-    /// `<base>/datasets/<name>.zip` and `<base>/pretrained_models/<name>.pth`.
+    /// Replaces the catalog's host prefix ([`DEFAULT_BASE_URL`] or
+    /// [`PIX2PIX_BASE_URL`]): files are fetched from the same paths below it
+    /// (`<base>/datasets/<name>.zip`, `<base>/pretrained_models/<name>.pth`;
+    /// pix2pix: `<base>/datasets/<name>.tar.gz`, `<base>/models-pytorch/<name>.pth`).
     pub base_url: Option<String>,
+    /// The most bytes a dataset archive may expand to; `None` means
+    /// [`DEFAULT_MAX_UNPACKED_BYTES`].
+    pub max_unpacked_bytes: Option<u64>,
     /// No progress bars or notes (warnings are still printed).
     pub quiet: bool,
 }
 
 impl DownloadOptions {
-    /// The base URL to use, checked so a typo fails before any file is made.
-    pub fn base(&self) -> Result<&str, DownloadError> {
+    /// The base URL to use, `default` unless `--base-url` was given, checked
+    /// so a typo fails before any file is made.
+    pub fn base<'a>(&'a self, default: &'a str) -> Result<&'a str, DownloadError> {
         let Some(base) = self.base_url.as_deref() else {
-            return Ok(DEFAULT_BASE_URL);
+            return Ok(default);
         };
         let rest = base
             .strip_prefix("http://")
@@ -70,7 +81,7 @@ pub enum DownloadError {
     Unreachable { url: String, reason: String },
 
     #[error(
-        "{url} not found (HTTP 404): check the name, or that the --base-url mirror has the upstream layout (<base>/datasets/<name>.zip, <base>/pretrained_models/<name>.pth)"
+        "{url} not found (HTTP 404): check the name, or that the --base-url mirror has the upstream layout (the official paths below the base URL; see `cyclegan download dataset --help`)"
     )]
     NotFound { url: String },
 
@@ -102,17 +113,24 @@ pub enum DownloadError {
         cause: std::io::Error,
     },
 
-    #[error("{} is not a readable zip archive ({cause}); delete it and download again", archive.display())]
-    BadArchive {
-        archive: PathBuf,
-        cause: zip::result::ZipError,
-    },
+    #[error("{} is not a readable archive ({cause}); delete it and download again", archive.display())]
+    BadArchive { archive: PathBuf, cause: String },
 
     #[error("refusing to extract {}: entry '{entry}' {reason}; nothing was extracted. The archive is corrupt or hostile: delete it and download from a trusted source", archive.display())]
     UnsafeEntry {
         archive: PathBuf,
         entry: String,
         reason: &'static str,
+    },
+
+    #[error("{} holds a CycleGAN dataset (trainA/, no train/), not the aligned pix2pix '{name}' asked for (the two catalogs share this name and folder); download pix2pix's elsewhere, e.g. with --root datasets/pix2pix", target.display())]
+    OtherCatalogThere { target: PathBuf, name: &'static str },
+
+    #[error("refusing to extract {}: it expands past the limit of {limit} bytes ({:.2} GiB), reached at entry '{entry}'; nothing was extracted. If you trust the archive, raise the limit with --max-unpacked-gib", archive.display(), *limit as f64 / (1u64 << 30) as f64)]
+    TooLarge {
+        archive: PathBuf,
+        entry: String,
+        limit: u64,
     },
 }
 
@@ -128,16 +146,29 @@ impl DownloadError {
     }
 }
 
-/// Downloads and unpacks a dataset as upstream does: `<root>/<name>.zip` is
-/// fetched, extracted to `<root>/<name>/` (`trainA`, `trainB`, `testA`,
-/// `testB`), then deleted. An existing `<root>/<name>` is left alone.
-/// `root` is `datasets` in the CLI.
+/// Downloads and unpacks a dataset as upstream does: `<root>/<name>.zip`
+/// (CycleGAN: `trainA`, `trainB`, `testA`, `testB` inside) or
+/// `<root>/<name>.tar.gz` (pix2pix: `train`, `val`, `test` of aligned A|B
+/// images) is fetched, extracted to `<root>/<name>/`, then deleted. An
+/// existing `<root>/<name>` is left alone. `root` is `datasets` in the CLI.
 pub fn download_dataset(
-    name: Dataset,
+    name: impl Into<AnyDataset>,
     root: &Path,
     opts: &DownloadOptions,
 ) -> Result<PathBuf, DownloadError> {
+    let name = name.into();
     let target = root.join(name.dir_name());
+    // Both catalogs unpack `maps` and `facades` to the same folder: one
+    // already there must not pass for the other.
+    if matches!(name, Pick::Pix2pix(_))
+        && target.join("trainA").is_dir()
+        && !target.join("train").exists()
+    {
+        return Err(DownloadError::OtherCatalogThere {
+            target,
+            name: name.name(),
+        });
+    }
     if target.exists() {
         opts.note(format!(
             "{} already exists; skipping (delete it to download again)",
@@ -145,15 +176,25 @@ pub fn download_dataset(
         ));
         return Ok(target);
     }
-    let url = name.url(opts.base()?);
+    let url = name.url(opts.base(name.default_base_url())?);
     std::fs::create_dir_all(root).map_err(DownloadError::io("create", root))?;
     // An archive left by an earlier run whose extraction failed is complete
     // (downloads only appear under their final name once verified), so
     // `download_file` reuses it instead of fetching it again.
-    let archive = root.join(name.zip_file_name());
+    let archive = root.join(name.archive_file_name());
     http::download_file(&url, &archive, opts.quiet)?;
-    opts.note(format!("extracting {} ...", archive.display()));
-    extract::extract_dataset(&archive, root, name.dir_name(), opts.quiet)?;
+    opts.note(format!("checking and extracting {} ...", archive.display()));
+    let max_bytes = opts
+        .max_unpacked_bytes
+        .unwrap_or(DEFAULT_MAX_UNPACKED_BYTES);
+    extract::extract_dataset(
+        &archive,
+        name.format(),
+        root,
+        name.dir_name(),
+        max_bytes,
+        opts.quiet,
+    )?;
     if let Err(e) = std::fs::remove_file(&archive) {
         // The dataset is in place; a leftover zip is only wasted space.
         eprintln!("warning: could not delete {}: {e}", archive.display());
@@ -167,10 +208,11 @@ pub fn download_dataset(
 /// `test.py --name <name>_pretrained --model test` reads. An existing file is
 /// left alone. `root` is `checkpoints` in the CLI.
 pub fn download_model(
-    name: Model,
+    name: impl Into<AnyModel>,
     root: &Path,
     opts: &DownloadOptions,
 ) -> Result<PathBuf, DownloadError> {
+    let name = name.into();
     let dir = root.join(name.dir_name());
     let dest = dir.join(name.file_name());
     if dest.exists() {
@@ -180,7 +222,7 @@ pub fn download_model(
         ));
         return Ok(dest);
     }
-    let url = name.url(opts.base()?);
+    let url = name.url(opts.base(name.default_base_url())?);
     std::fs::create_dir_all(&dir).map_err(DownloadError::io("create", &dir))?;
     if let Err(e) = http::download_file(&url, &dest, opts.quiet) {
         // Drop the folder made just above, unless it holds a `.part` to
@@ -200,21 +242,26 @@ mod tests {
         DownloadOptions {
             base_url: Some(base.to_string()),
             quiet: true,
+            ..Default::default()
         }
     }
 
     #[test]
     fn base_url_defaults_to_upstream_and_accepts_mirrors() {
         assert_eq!(
-            DownloadOptions::default().base().ok(),
+            DownloadOptions::default().base(DEFAULT_BASE_URL).ok(),
             Some(DEFAULT_BASE_URL)
         );
         assert_eq!(
-            opts("https://m.example/cg/").base().ok(),
+            DownloadOptions::default().base(PIX2PIX_BASE_URL).ok(),
+            Some(PIX2PIX_BASE_URL)
+        );
+        assert_eq!(
+            opts("https://m.example/cg/").base(PIX2PIX_BASE_URL).ok(),
             Some("https://m.example/cg/")
         );
         assert_eq!(
-            opts("http://127.0.0.1:8000").base().ok(),
+            opts("http://127.0.0.1:8000").base(DEFAULT_BASE_URL).ok(),
             Some("http://127.0.0.1:8000")
         );
     }
@@ -228,7 +275,7 @@ mod tests {
             "https:///",
             "",
         ] {
-            let msg = opts(bad).base().unwrap_err().to_string();
+            let msg = opts(bad).base(DEFAULT_BASE_URL).unwrap_err().to_string();
             assert!(msg.contains(&format!("'{bad}'")), "{msg}");
             assert!(msg.contains("http:// or https://"), "{msg}");
         }
@@ -242,6 +289,9 @@ mod tests {
         assert!(!root.exists());
         let root = tmp.path().join("checkpoints");
         assert!(download_model(Model::Sat2map, &root, &opts("nope")).is_err());
+        assert!(!root.exists());
+        assert!(download_dataset(Pix2pixDataset::Facades, &root, &opts("nope")).is_err());
+        assert!(download_model(Pix2pixModel::Day2night, &root, &opts("nope")).is_err());
         assert!(!root.exists());
     }
 }
