@@ -21,9 +21,9 @@ use crate::ops::profile;
 use crate::train::ModelConfig;
 use crate::train::adam::{Adam, AdamConfig};
 use crate::train::build_networks;
-use crate::train::pool::ImagePool;
 use crate::train::model::{ModelSpec, Trainee};
 use crate::train::pix2pix::Pix2PixConfig;
+use crate::train::pool::ImagePool;
 use crate::train::step::{LossConfig, Optimizers, Pools, train_step};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
