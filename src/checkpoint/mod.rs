@@ -12,6 +12,7 @@ pub mod pickle;
 pub mod pth;
 pub mod repair;
 pub mod safetensors_io;
+pub mod seed;
 
 use std::collections::BTreeMap;
 use std::path::Path;

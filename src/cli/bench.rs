@@ -194,6 +194,7 @@ fn loader(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let options = DatasetOptions {
         load_size: args.load_size,
         crop_size: args.size,
+        crop_width: None,
         ..DatasetOptions::new(dataroot)
     };
     let dataset = UnalignedDataset::new(&options)?;
@@ -278,6 +279,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             lambda_a: 10.0,
             lambda_b: 10.0,
             lambda_identity: 0.5,
+            seed: None,
         };
         let mut optim = Optimizers {
             g: Adam::new(AdamConfig::default()),

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod convert;
 pub mod download;
 pub mod info;
+pub mod seed_args;
 pub mod stdout;
 pub mod test;
 pub mod train;
@@ -44,6 +45,26 @@ pub enum Command {
     /// Download an official dataset or pretrained model.
     #[command(subcommand)]
     Download(download::DownloadCommand),
+}
+
+impl Cli {
+    /// Parses a command line as `Cli::try_parse_from` does, and records which `train` flags it
+    /// gave, which `--recipe` needs to tell a default from a choice.
+    pub fn parse_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().try_get_matches_from(args)?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        if let (Command::Train(train), Some(m)) =
+            (&mut cli.command, matches.subcommand_matches("train"))
+        {
+            train.given = seed_args::given_ids(m);
+        }
+        Ok(cli)
+    }
 }
 
 /// Where the math runs.

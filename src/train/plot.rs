@@ -142,8 +142,12 @@ fn path(points: impl Iterator<Item = (f64, f64)>) -> String {
 }
 
 /// The plot of `history` (iteration, the losses in `names` order) as an SVG element, each
-/// loss in `colors[k]`.
-pub fn loss_svg(history: &[(u64, [f64; 8])], names: &[&str; 8], colors: &[[u8; 3]; 8]) -> String {
+/// loss in `colors[k]` (the official recipe logs eight, the seed's five).
+pub fn loss_svg<V: AsRef<[f64]>>(
+    history: &[(u64, V)],
+    names: &[&str],
+    colors: &[[u8; 3]],
+) -> String {
     let (left, top, right, bottom) = AREA;
     let n = history.len();
     let x_lo = history.first().map_or(0.0, |h| h.0 as f64);
@@ -151,7 +155,7 @@ pub fn loss_svg(history: &[(u64, [f64; 8])], names: &[&str; 8], colors: &[[u8; 3
     let finite = || {
         history
             .iter()
-            .flat_map(|(_, v)| v.iter().copied())
+            .flat_map(|(_, v)| v.as_ref().iter().copied())
             .filter(|v| v.is_finite())
     };
     // Losses are non-negative: the axis starts at zero unless a value is below it.
@@ -216,8 +220,8 @@ pub fn loss_svg(history: &[(u64, [f64; 8])], names: &[&str; 8], colors: &[[u8; 3
     let smooth = n > SMOOTH_FROM;
     let alpha = 2.0 / (span(n) as f64 + 1.0);
     svg.push_str("<g clip-path=\"url(#plot-area)\" fill=\"none\">\n");
-    for (k, &c) in colors.iter().enumerate() {
-        let values: Vec<f64> = history.iter().map(|h| h.1[k]).collect();
+    for (k, &c) in colors.iter().take(names.len()).enumerate() {
+        let values: Vec<f64> = history.iter().map(|h| h.1.as_ref()[k]).collect();
         let xs = history.iter().map(|h| px(h.0 as f64));
         let raw = path(xs.clone().zip(values.iter().map(|&v| py(v))));
         if smooth {

@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::TrainConfig;
 use super::networks::Networks;
 use super::plot;
+use super::seed::{self, SeedLoss};
 use super::state::Position;
 use super::step::{StepLosses, Visuals};
 use crate::atomic_write::write_atomic;
@@ -41,7 +42,13 @@ pub struct Report {
     /// Bars and notes are for people; logs (stderr not a terminal) get upstream's printed lines.
     interactive: bool,
     log: File,
-    history: Vec<(u64, [f64; 8])>,
+    /// The logged losses' names: upstream's eight, or the seed's five with `--recipe seed`.
+    names: &'static [&'static str],
+    seed: Option<SeedLoss>,
+    /// For the seed's line: its epoch and batch counts.
+    batches_per_epoch: usize,
+    last_epoch: usize,
+    history: Vec<(u64, Vec<f64>)>,
     samples: Vec<(String, String)>,
 }
 
@@ -53,13 +60,19 @@ impl Report {
         config: &TrainConfig,
         position: Position,
         fresh: bool,
+        batches_per_epoch: usize,
     ) -> io::Result<Self> {
         fs::create_dir_all(dir.join("web").join("images"))?;
         let json = serde_json::to_string_pretty(config).map_err(io::Error::other)?;
         write_atomic(&dir.join("opt.json"), json.as_bytes())?;
         let log_path = dir.join(LOG_FILE);
+        let seed = config.loss.seed;
+        let names: &'static [&'static str] = match seed {
+            Some(_) => &seed::LOG_NAMES,
+            None => &StepLosses::NAMES,
+        };
         let mut history = Vec::new();
-        let mut kept = header();
+        let mut kept = header(names);
         if !fresh && let Ok(file) = File::open(&log_path) {
             for line in BufReader::new(file).lines().skip(1) {
                 let line = line?;
@@ -70,7 +83,8 @@ impl Report {
                     .skip(5)
                     .filter_map(|s| s.parse().ok())
                     .collect();
-                if let (Some(steps), Ok(losses)) = (steps, <[f64; 8]>::try_from(losses))
+                if let Some(steps) = steps
+                    && losses.len() == names.len()
                     && steps <= position.steps
                 {
                     history.push((steps, losses));
@@ -95,6 +109,10 @@ impl Report {
             quiet: config.output.quiet,
             interactive: io::stderr().is_terminal(),
             log,
+            names,
+            seed,
+            batches_per_epoch,
+            last_epoch: config.schedule.last_epoch(),
             history,
             samples,
         })
@@ -178,21 +196,52 @@ impl Report {
             "{},{},{},{lr:e},{seconds:.4}",
             p.epoch, p.total_iters, p.steps
         );
-        for v in losses.values() {
+        let values = self.columns(losses);
+        for v in &values {
             let _ = write!(row, ",{v:.6}");
         }
         writeln!(self.log, "{row}")?;
         self.log.flush()?;
-        self.history.push((p.steps, losses.values()));
+        if self.seed.is_some() && !self.quiet && !self.interactive {
+            // The seed's line, with its 0-based epoch and batch and its ETA (this iteration's
+            // time for each one left).
+            let batches = self.batches_per_epoch;
+            let left = (self.last_epoch.saturating_sub(p.epoch) * batches
+                + batches.saturating_sub(p.next_batch)) as f64;
+            let figures: [f64; 5] = values.clone().try_into().unwrap_or([f64::NAN; 5]);
+            eprintln!(
+                "{}",
+                seed::log_line(
+                    p.epoch.saturating_sub(1),
+                    self.last_epoch,
+                    p.next_batch.saturating_sub(1),
+                    batches,
+                    &figures,
+                    seconds * left
+                )
+            );
+        }
+        self.history.push((p.steps, values));
+        if self.seed.is_some() {
+            return Ok(());
+        }
         if !self.quiet && !self.interactive {
             eprintln!(
                 "(epoch: {}, iters: {}, time: {seconds:.3}) {}",
                 p.epoch,
                 p.total_iters,
-                short_losses(losses)
+                self.short_losses(losses)
             );
         }
         Ok(())
+    }
+
+    /// The logged figures of an iteration, in [`Self::names`] order.
+    fn columns(&self, losses: &StepLosses) -> Vec<f64> {
+        match &self.seed {
+            Some(s) => seed::log_values(losses, s).to_vec(),
+            None => losses.values().to_vec(),
+        }
     }
 
     /// Saves the sample grid of an iteration and refreshes the web page.
@@ -241,7 +290,7 @@ impl Report {
         let _ = writeln!(html, "<h1>{}</h1>", escape(&self.dir.display().to_string()));
         if !self.history.is_empty() {
             html.push_str("<h2>Losses</h2>\n");
-            html.push_str(&plot::loss_svg(&self.history, &StepLosses::NAMES, &COLORS));
+            html.push_str(&plot::loss_svg(&self.history, self.names, &COLORS));
         }
         html.push_str("<h2>Samples</h2>\n<p>Top row: real_A, fake_B, rec_A, idt_B. Bottom row: real_B, fake_A, rec_B, idt_A.</p>\n");
         for (file, caption) in self.samples.iter().rev() {
@@ -258,9 +307,9 @@ impl Report {
     }
 }
 
-fn header() -> String {
+fn header(names: &[&str]) -> String {
     let mut h = "epoch,total_iters,steps,lr,time_s".to_string();
-    for n in StepLosses::NAMES {
+    for n in names {
         h.push(',');
         h.push_str(n);
     }
@@ -268,15 +317,18 @@ fn header() -> String {
     h
 }
 
-/// Losses in upstream's printed order, short enough for a progress bar.
-pub fn short_losses(losses: &StepLosses) -> String {
-    StepLosses::NAMES
-        .iter()
-        .zip(losses.values())
-        .map(|(n, v)| format!("{n} {v:.3}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+impl Report {
+    /// The logged losses, short enough for a progress bar.
+    pub fn short_losses(&self, losses: &StepLosses) -> String {
+        self.names
+            .iter()
+            .zip(self.columns(losses))
+            .map(|(n, v)| format!("{n} {v:.3}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
+
 
 /// Lays out tiles (RGB or gray, [-1, 1]) in rows; a missing tile (identity off) stays mid-gray.
 fn grid(rows: &[Vec<Option<ImageTensor>>]) -> ImageTensor {

@@ -29,6 +29,10 @@ pub struct LossConfig {
     pub lambda_a: f64,
     pub lambda_b: f64,
     pub lambda_identity: f64,
+    /// `--recipe seed`: the seed's objective ([`super::seed`]) with its weights, in place of
+    /// the lambdas above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<super::seed::SeedLoss>,
 }
 
 /// The two optimisers: one over both generators, one over both discriminators.
@@ -116,6 +120,7 @@ pub fn generator_pass(
         lambda_a,
         lambda_b,
         lambda_identity,
+        ..
     } = *loss;
     let generated = generate(nets, real_a, real_b, lambda_identity > 0.0);
     let Generated {
@@ -178,7 +183,12 @@ pub struct Generated {
 /// as three: calls of one network that do not wait on each other run as one stacked batch
 /// ([`forward_stacked`]). Where the step shares Winograd-transformed weights
 /// ([`ops::shared::SharedWeights`]), G_A's two calls share theirs; G_B, called once, keeps none.
-fn generate(nets: &Networks, real_a: &Tensor<4>, real_b: &Tensor<4>, identity: bool) -> Generated {
+pub(super) fn generate(
+    nets: &Networks,
+    real_a: &Tensor<4>,
+    real_b: &Tensor<4>,
+    identity: bool,
+) -> Generated {
     let (fake_b, idt_a) = if identity {
         let [fake_b, idt_a] = calls(&nets.g_a, [real_a, real_b]);
         (fake_b, Some(idt_a))
@@ -251,7 +261,10 @@ pub fn train_step(
     let shared = ops::shared::SharedWeights::begin();
     let pass = timed(
         || "step: generators forward".into(),
-        || generator_pass(nets, &real_a, &real_b, loss),
+        || match &loss.seed {
+            Some(seed) => super::seed::generator_pass(nets, &real_a, &real_b, loss, seed),
+            None => generator_pass(nets, &real_a, &real_b, loss),
+        },
     );
     shared.end_forward();
     let mut out = pass.losses;
@@ -485,6 +498,7 @@ mod tests {
             lambda_a: 10.0,
             lambda_b: 10.0,
             lambda_identity: 0.5,
+            seed: None,
         };
         let (real_a, real_b) = (
             images(1, 32, &device).remove(0),
