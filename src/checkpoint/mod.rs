@@ -10,6 +10,7 @@ pub mod error;
 pub mod format;
 pub mod pickle;
 pub mod pth;
+pub mod pth_write;
 pub mod repair;
 pub mod safetensors_io;
 pub mod seed;

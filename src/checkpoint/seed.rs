@@ -8,7 +8,10 @@
 use std::path::{Path, PathBuf};
 
 use super::detect::DetectError;
-use crate::model::{DiscriminatorConfig, NormKind, StateDict};
+use crate::model::{
+    BlockNaming, DiscriminatorConfig, GeneratorConfig, NetworkConfig, NormKind, StateDict,
+    Upsampling,
+};
 
 /// `(seed name, our name)`: its `G_AB` (A → B) is our `G_A`, `G_BA` our `G_B`; its `D_A` judges
 /// domain A, which is our `D_B`'s job, and its `D_B` (judging B) is our `D_A`.
@@ -149,6 +152,36 @@ pub fn detect_discriminator(
     })
 }
 
+/// `sd` under the seed's keys, for its `models.py` to load: a ResNet generator with its
+/// up-sampling (nearest ×2 + 3×3 conv) and plain instance norm (`GeneratorResNet`, whose
+/// residual blocks are `block` where upstream's are `conv_block`), or the seed's
+/// discriminator, whose keys are already its own. Anything else is not a network the seed
+/// builds, and the error says why.
+pub fn to_seed_layout(config: &NetworkConfig, sd: &StateDict) -> Result<StateDict, String> {
+    match config {
+        NetworkConfig::Generator(GeneratorConfig::Resnet(c))
+            if c.upsampling == Upsampling::Resize && c.norm == NormKind::Instance =>
+        {
+            if c.block_naming == BlockNaming::Block {
+                return Ok(sd.clone());
+            }
+            Ok(sd
+                .iter()
+                .map(|(k, t)| (k.replacen(".conv_block.", ".block.", 1), t.clone()))
+                .collect())
+        }
+        NetworkConfig::Discriminator(DiscriminatorConfig::Seed {
+            norm: NormKind::Instance,
+            ..
+        }) => Ok(sd.clone()),
+        other => Err(format!(
+            "{} is not a network the seed's models.py builds (GeneratorResNet: a ResNet with \
+             nearest-resize up-sampling and plain instance norm; Discriminator: --netD seed)",
+            other.describe()
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +195,31 @@ mod tests {
         }
         assert_eq!(seed_file_name("D_A", 7).as_deref(), Some("D_B_7.pth"));
         assert_eq!(seed_name("G"), None);
+    }
+
+    /// The seed's generator keys from a ResNet with resize up-sampling, whatever its block
+    /// naming; upstream's transposed-convolution ResNet and PatchGAN are refused.
+    #[test]
+    fn seed_layout_renames_blocks_and_refuses_other_networks() {
+        use crate::model::{Params, ResnetGeneratorConfig};
+        let device = burn::tensor::Device::flex();
+        let official = ResnetGeneratorConfig::official(3, 3, 4, 1);
+        let resize = ResnetGeneratorConfig {
+            upsampling: Upsampling::Resize,
+            ..official.clone()
+        };
+        let sd = GeneratorConfig::Resnet(resize.clone()).init(&device).state_dict();
+        assert!(sd.contains_key("model.10.conv_block.1.weight"));
+        let config = NetworkConfig::Generator(GeneratorConfig::Resnet(resize));
+        let seed = to_seed_layout(&config, &sd).unwrap();
+        assert!(seed.contains_key("model.10.block.1.weight"));
+        assert!(!seed.keys().any(|k| k.contains("conv_block")));
+        assert_eq!(seed.len(), sd.len());
+        let transpose = NetworkConfig::Generator(GeneratorConfig::Resnet(official));
+        assert!(to_seed_layout(&transpose, &sd).is_err());
+        let patchgan = NetworkConfig::Discriminator(DiscriminatorConfig::basic(3, 4));
+        let e = to_seed_layout(&patchgan, &sd).unwrap_err();
+        assert!(e.contains("--netD seed"), "{e}");
     }
 
     #[test]

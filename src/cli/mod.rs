@@ -38,7 +38,8 @@ pub enum Command {
     Test(test::TestArgs),
     /// Show the architecture, parameter count and format of a checkpoint.
     Info(info::InfoArgs),
-    /// Convert a PyTorch .pth checkpoint to safetensors with the official key names.
+    /// Convert a checkpoint to safetensors with the official key names, or to a .pth (with
+    /// --layout seed, under the seed's keys).
     Convert(convert::ConvertArgs),
     /// Time generator forwards or training iterations on random data.
     Bench(bench::BenchArgs),

@@ -335,3 +335,128 @@ pub fn given_ids(matches: &clap::ArgMatches) -> BTreeSet<String> {
         .map(|id| id.to_string())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{DiscriminatorConfig, GeneratorConfig, NetG};
+
+    fn parse(args: &[&str]) -> Result<TrainConfig, String> {
+        let mut all = vec!["cyclegan", "train", "--dataroot", "d"];
+        all.extend(args);
+        let cli = crate::cli::Cli::parse_args(all).map_err(|e| e.to_string())?;
+        let crate::cli::Command::Train(train) = cli.command else {
+            panic!("not train");
+        };
+        TrainConfig::try_from(&*train).map_err(|e| e.0)
+    }
+
+    /// `--recipe seed` alone: the seed's networks, losses, schedule, data and outputs.
+    #[test]
+    fn the_recipe_switches_every_default_to_the_seeds() {
+        let c = parse(&["--recipe", "seed"]).unwrap();
+        let GeneratorConfig::Resnet(g) = &c.model.g_a else {
+            panic!("a ResNet");
+        };
+        assert_eq!(g.n_blocks, 9);
+        assert_eq!(g.upsampling, crate::model::Upsampling::Resize);
+        assert_eq!(g.block_naming, crate::model::BlockNaming::Block);
+        assert!(matches!(c.model.d_a, DiscriminatorConfig::Seed { ndf: 64, .. }));
+        assert_eq!(c.loss.seed, Some(SeedLoss::default()));
+        assert_eq!(c.schedule.policy, LrPolicy::Seed);
+        // Epochs 1..=200 (the seed's 0..200), decaying after the seed's epoch 100.
+        assert_eq!((c.schedule.epoch_count, c.schedule.last_epoch()), (1, 200));
+        assert_eq!(c.schedule.lr_at(101), 2e-4);
+        assert!((c.schedule.lr_at(151) - 1e-4).abs() < 1e-12);
+        assert_eq!(c.data.preprocess, Preprocess::ResizeShorterAndCrop);
+        assert_eq!((c.data.load_size, c.data.crop_size, c.data.crop_width), (286, 256, None));
+        assert_eq!(c.loader.num_threads, 8);
+        assert_eq!(c.output.print_freq, 1);
+        assert_eq!(c.output.save_epoch_freq, usize::MAX);
+        assert_eq!(c.output.seed_sample_interval, Some(100));
+        // The official recipe is untouched.
+        let o = parse(&[]).unwrap();
+        assert_eq!(o.loss.seed, None);
+        assert_eq!(o.output.seed_sample_interval, None);
+        assert!(matches!(o.model.d_a, DiscriminatorConfig::NLayers { .. }));
+    }
+
+    /// The seed's flags in either spelling, with its meanings.
+    #[test]
+    fn seed_flags_carry_the_seeds_meanings() {
+        let c = parse(&[
+            "--recipe", "seed", "--img_height", "128", "--img-width", "192", "--n_residual_blocks",
+            "6", "--lambda_cyc", "8", "--lambda-id", "2", "--n_epochs", "20", "--decay_epoch", "10",
+            "--epoch", "3", "--b1", "0.4", "--b2", "0.99", "--n_cpu", "2", "--channels", "1",
+            "--checkpoint_interval", "5", "--sample_interval", "7", "--dataset_name", "maps",
+        ])
+        .unwrap();
+        assert_eq!(c.model.g_a.netg(), NetG::Resnet { n_blocks: 6 });
+        assert_eq!(
+            (c.data.load_size, c.data.crop_size, c.data.crop_width),
+            (143, 128, Some(192))
+        );
+        assert_eq!(c.loss.seed, Some(SeedLoss { lambda_cyc: 8.0, lambda_id: 2.0 }));
+        assert_eq!((c.schedule.epoch_count, c.schedule.last_epoch()), (4, 20));
+        // The seed's epoch 15 (ours 16): 1 − (15 − 10)/(20 − 10).
+        assert!((c.schedule.lr_at(16) - 1e-4).abs() < 1e-12);
+        assert_eq!((c.adam.beta1, c.adam.beta2), (0.4, 0.99));
+        assert_eq!(c.loader.num_threads, 2);
+        assert_eq!((c.data.input_nc, c.data.output_nc), (1, 1));
+        assert_eq!(c.output.save_epoch_freq, 5);
+        assert_eq!(c.output.seed_sample_interval, Some(7));
+        assert_eq!(c.output.name, "maps");
+        assert_eq!(c.data.dataroot, PathBuf::from("d"));
+    }
+
+    /// Official flags the recipe does not override keep working under it.
+    #[test]
+    fn official_flags_still_apply_under_the_recipe() {
+        let c = parse(&[
+            "--recipe", "seed", "--netG", "resnet_3blocks", "--ngf", "16", "--ndf", "16",
+            "--netD", "basic", "--preprocess", "none", "--no-flip", "--pool-size", "0",
+            "--crop-size", "64,96", "--beta1", "0.3",
+        ])
+        .unwrap();
+        assert_eq!(c.model.g_a.netg(), NetG::Resnet { n_blocks: 3 });
+        assert!(matches!(c.model.d_a, DiscriminatorConfig::NLayers { ndf: 16, .. }));
+        assert_eq!(c.data.preprocess, Preprocess::None);
+        assert!(!c.data.flip);
+        assert_eq!(c.pool_size, 0);
+        assert_eq!((c.data.crop_size, c.data.crop_width), (64, Some(96)));
+        assert_eq!(c.adam.beta1, 0.3);
+    }
+
+    #[test]
+    fn clashes_and_misplaced_flags_are_errors() {
+        let e = parse(&["--img_height", "128"]).unwrap_err();
+        assert!(e.contains("--img_height is the seed's flag: add --recipe seed"), "{e}");
+        let e = parse(&["--recipe", "seed", "--netG", "resnet_6blocks", "--n_residual_blocks", "3"])
+            .unwrap_err();
+        assert!(e.contains("--netG and --n_residual_blocks set the same thing"), "{e}");
+        let e = parse(&["--recipe", "seed", "--beta1", "0.4", "--b1", "0.4"]).unwrap_err();
+        assert!(e.contains("--beta1 and --b1"), "{e}");
+        let e = parse(&["--recipe", "seed", "--lambda-A", "5"]).unwrap_err();
+        assert!(e.contains("use --lambda_cyc"), "{e}");
+        let e = parse(&["--recipe", "seed", "--display-freq", "5"]).unwrap_err();
+        assert!(e.contains("use --sample_interval"), "{e}");
+        let e = parse(&["--recipe", "seed", "--decay_epoch", "200"]).unwrap_err();
+        assert!(e.contains("must be below --n_epochs 200"), "{e}");
+        let e = parse(&["--recipe", "seed", "--checkpoint_interval", "0"]).unwrap_err();
+        assert!(e.contains("-1 for none"), "{e}");
+        let e = parse(&["--recipe", "seed", "--img_height", "130"]).unwrap_err();
+        assert!(e.contains("multiples of 4"), "{e}");
+    }
+
+    /// `--crop-size H,W` and `--crop-height/--crop-width` give rectangular crops in the official
+    /// recipe too.
+    #[test]
+    fn rectangular_crops_for_the_official_recipe() {
+        let c = parse(&["--crop-size", "128,192", "--load-size", "200"]).unwrap();
+        assert_eq!((c.data.crop_size, c.data.crop_width), (128, Some(192)));
+        let c = parse(&["--crop-width", "192", "--load-size", "300"]).unwrap();
+        assert_eq!((c.data.crop_size, c.data.crop_width), (256, Some(192)));
+        let e = parse(&["--crop-size", "128,x"]).unwrap_err();
+        assert!(e.contains("height,width"), "{e}");
+    }
+}
