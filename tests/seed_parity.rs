@@ -13,13 +13,11 @@ use common::*;
 use cyclegan::checkpoint::StateDict;
 use cyclegan::model::loss::GanMode;
 use cyclegan::model::{
-    BlockNaming, DiscriminatorConfig, GeneratorConfig, InitType, NormKind, Params,
-    ResnetGeneratorConfig, Upsampling,
+    BlockNaming, DiscriminatorConfig, GeneratorConfig, NormKind, ResnetGeneratorConfig, Upsampling,
 };
-use cyclegan::train::networks::{NamedNetworks, Networks};
+use cyclegan::train::networks::Networks;
 use cyclegan::train::seed::{LOG_NAMES, SeedLoss, generator_pass, log_values};
-use cyclegan::train::step::{LossConfig, attach, discriminator_losses};
-use cyclegan::train::{ModelConfig, build_networks};
+use cyclegan::train::step::{LossConfig, attach};
 
 const LR: f64 = 2e-4;
 
@@ -63,21 +61,7 @@ fn seed_networks(trace: &Trace, device: &Device) -> Networks {
         ndf: trace.width,
         norm: NormKind::Instance,
     };
-    let model = ModelConfig {
-        g_a: g.clone(),
-        g_b: g,
-        d_a: d.clone(),
-        d_b: d,
-        init_type: InitType::Normal,
-        init_gain: 0.02,
-    };
-    let mut nets = build_networks(&model, 0, device);
-    let sd = trace.tensors();
-    for (name, mut net) in nets.named_mut() {
-        net.load_state_dict(&part(&sd, "init", name), device)
-            .expect(name);
-    }
-    nets
+    trace_networks(g, d, &trace.tensors(), device)
 }
 
 fn image(sd: &StateDict, key: &str, device: &Device) -> Tensor<4> {
@@ -106,27 +90,9 @@ fn iteration_one_losses_and_gradients_match_the_seed() {
     attach(&mut nets.g_a);
     attach(&mut nets.g_b);
     let pass = generator_pass(&nets, &real_a, &real_b, &loss, &seed);
+    let ours;
     let mut losses = pass.losses;
-    let (fake_a, fake_b) = (
-        pass.generated.fake_a.clone().inner(),
-        pass.generated.fake_b.clone().inner(),
-    );
-    let grads = pass.loss_g.backward();
-    let mut ours = Vec::new();
-    grads_of(&mut nets.g_a, &grads, &mut ours, "G_A");
-    grads_of(&mut nets.g_b, &grads, &mut ours, "G_B");
-    drop(grads);
-
-    attach(&mut nets.d_a);
-    attach(&mut nets.d_b);
-    let (loss_d_a, loss_d_b) =
-        discriminator_losses(&nets, &real_a, &real_b, fake_a, fake_b, GanMode::Lsgan);
-    let value = |t: &Tensor<1>| t.clone().inner().into_scalar::<f32>() as f64;
-    losses.d_a = value(&loss_d_a);
-    losses.d_b = value(&loss_d_b);
-    let grads = (loss_d_a + loss_d_b).backward();
-    grads_of(&mut nets.d_a, &grads, &mut ours, "D_A");
-    grads_of(&mut nets.d_b, &grads, &mut ours, "D_B");
+    (losses.d_a, losses.d_b, ours) = finish_iteration_one(&mut nets, pass, &real_a, &real_b);
 
     let expected = &TINY.losses()["losses"][0];
     for (name, v) in LOG_NAMES.iter().zip(log_values(&losses, &seed)) {
@@ -141,15 +107,20 @@ fn seed_dataroot(dir: &Path, trace: &Trace) -> PathBuf {
     for (domain, image, file) in [("A", "real_A", "a.png"), ("B", "real_B", "b.png")] {
         let d = root.join("train").join(domain);
         std::fs::create_dir_all(&d).expect("mkdir");
-        std::fs::copy(fixture(&format!("{}.{image}.png", trace.name)), d.join(file))
-            .expect("copy");
+        std::fs::copy(
+            fixture(&format!("{}.{image}.png", trace.name)),
+            d.join(file),
+        )
+        .expect("copy");
     }
     root
 }
 
-/// The must-show's command line on `trace`, in a run folder named `name`.
+/// The must-show's command line on `trace`, in a run folder named `name` (from the seed's
+/// initial files, unless it resumes).
 fn train_seed(trace: &Trace, root: &Path, checkpoints: &Path, name: &str, extra: &[&str]) {
     let init = fixture(&format!("{}.init", trace.name));
+    let init = init.to_str().expect("utf-8");
     let net_g = format!("resnet_{}blocks", trace.n_blocks);
     let width = trace.width.to_string();
     let mut args = vec![
@@ -162,8 +133,6 @@ fn train_seed(trace: &Trace, root: &Path, checkpoints: &Path, name: &str, extra:
         name,
         "--checkpoints-dir",
         checkpoints.to_str().expect("utf-8"),
-        "--init-from",
-        init.to_str().expect("utf-8"),
         "--netG",
         &net_g,
         "--ngf",
@@ -178,8 +147,30 @@ fn train_seed(trace: &Trace, root: &Path, checkpoints: &Path, name: &str, extra:
         "--serial-batches",
         "--quiet",
     ];
+    if !extra.contains(&"--continue-train") {
+        args.extend(["--init-from", init]);
+    }
     args.extend(extra);
     assert_success(&cyclegan(&args));
+}
+
+/// The trace's losses of iterations `i` (0-based) against the log's rows, each within its
+/// tolerance.
+fn check_log(trace: &Trace, log: &[(u64, Vec<(String, f64)>)], iterations: &[(usize, f64)]) {
+    let expected = trace.losses();
+    for &(i, tol) in iterations {
+        for (name, ours) in &log[i].1 {
+            let theirs = expected["losses"][i][name.as_str()]
+                .as_f64()
+                .expect("number");
+            rel_close(
+                *ours,
+                theirs,
+                tol,
+                &format!("{} iteration {} {name}", trace.name, i + 1),
+            );
+        }
+    }
 }
 
 /// The loss log's rows as (steps, values by column name).
@@ -231,20 +222,7 @@ fn cli_follows(trace: &Trace) {
     assert_eq!(log.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2, 3]);
     let names: Vec<&str> = log[0].1.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, LOG_NAMES);
-    let expected = trace.losses();
-    for (i, tol) in [(0usize, 1e-4), (1, 2e-2), (2, 1e-1)] {
-        for (name, ours) in &log[i].1 {
-            let theirs = expected["losses"][i][name.as_str()]
-                .as_f64()
-                .expect("number");
-            rel_close(
-                *ours,
-                theirs,
-                tol,
-                &format!("{} iteration {} {name}", trace.name, i + 1),
-            );
-        }
-    }
+    check_log(trace, &log, &[(0, 1e-4), (1, 2e-2), (2, 1e-1)]);
 }
 
 #[test]
@@ -265,45 +243,16 @@ fn a_resumed_seed_run_keeps_its_log() {
     let root = seed_dataroot(dir.path(), &TINY);
     let checkpoints = dir.path().join("checkpoints");
     train_seed(&TINY, &root, &checkpoints, "r", &["--max-steps", "1"]);
-    let args = [
-        "train",
-        "--recipe",
-        "seed",
-        "--dataroot",
-        root.to_str().expect("utf-8"),
-        "--name",
+    train_seed(
+        &TINY,
+        &root,
+        &checkpoints,
         "r",
-        "--checkpoints-dir",
-        checkpoints.to_str().expect("utf-8"),
-        "--netG",
-        "resnet_2blocks",
-        "--ngf",
-        "8",
-        "--ndf",
-        "8",
-        "--pool-size",
-        "0",
-        "--preprocess",
-        "none",
-        "--no-flip",
-        "--serial-batches",
-        "--quiet",
-        "--continue-train",
-        "--max-steps",
-        "3",
-    ];
-    assert_success(&cyclegan(&args));
+        &["--continue-train", "--max-steps", "3", "--print-freq", "1"],
+    );
     let log = loss_log(&checkpoints.join("r"));
     assert_eq!(log.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2, 3]);
-    let expected = TINY.losses();
-    for (i, tol) in [(1usize, 2e-2), (2, 1e-1)] {
-        for (name, ours) in &log[i].1 {
-            let theirs = expected["losses"][i][name.as_str()]
-                .as_f64()
-                .expect("number");
-            rel_close(*ours, theirs, tol, &format!("resumed iteration {} {name}", i + 1));
-        }
-    }
+    check_log(&TINY, &log, &[(1, 2e-2), (2, 1e-1)]);
 }
 
 /// `info` names the seed's discriminator from its saved file, keys alone.

@@ -31,7 +31,10 @@ fn rectangular_crops_train_and_show_in_the_samples() {
     let root = dir.path().join("data");
     // 384×256: the shorter side goes to int(1.12·128) = 143 and the longer to 214, room for a
     // 128×192 crop. One test image is grayscale: the seed converts it to RGB.
-    for (i, split) in ["train/A", "train/B", "test/A", "test/B"].iter().enumerate() {
+    for (i, split) in ["train/A", "train/B", "test/A", "test/B"]
+        .iter()
+        .enumerate()
+    {
         for j in 0..2u32 {
             let gray = *split == "test/B" && j == 1;
             write_image(
@@ -84,7 +87,11 @@ fn rectangular_crops_train_and_show_in_the_samples() {
     // two test images: 4·(128 + 4) tall, 2·(192 + 2) + 2 wide.
     for done in [0, 1] {
         let (w, h, pixels) = png_pixels(&run.join("images").join(format!("{done}.png")));
-        assert_eq!((w, h), (2 * (192 + 2) + 2, 4 * (128 + 4)), "images/{done}.png");
+        assert_eq!(
+            (w, h),
+            (2 * (192 + 2) + 2, 4 * (128 + 4)),
+            "images/{done}.png"
+        );
         // The first real_A tile is the picture, not padding: it varies, and the padding
         // column left of it is black.
         let at = |x: u32, y: u32, c: usize| pixels[((y * w + x) * 3) as usize + c];

@@ -6,16 +6,13 @@ mod common;
 use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
+use common::trace::*;
 use common::*;
 use cyclegan::checkpoint::StateDict;
 use cyclegan::model::loss::GanMode;
-use common::trace::*;
-use cyclegan::model::{
-    DiscriminatorConfig, GeneratorConfig, InitType, Params, ResnetGeneratorConfig,
-};
-use cyclegan::train::networks::{NamedNetworks, Networks};
-use cyclegan::train::step::{LossConfig, attach, discriminator_losses, generator_pass};
-use cyclegan::train::{ModelConfig, build_networks};
+use cyclegan::model::{DiscriminatorConfig, GeneratorConfig, ResnetGeneratorConfig};
+use cyclegan::train::networks::Networks;
+use cyclegan::train::step::{LossConfig, attach, generator_pass};
 
 const LR: f64 = 2e-4;
 
@@ -30,22 +27,7 @@ fn trace_losses() -> serde_json::Value {
 
 fn tiny_networks(device: &Device) -> Networks {
     let g = GeneratorConfig::Resnet(ResnetGeneratorConfig::official(3, 3, 8, 2));
-    let d = DiscriminatorConfig::basic(3, 8);
-    let model = ModelConfig {
-        g_a: g.clone(),
-        g_b: g,
-        d_a: d.clone(),
-        d_b: d,
-        init_type: InitType::Normal,
-        init_gain: 0.02,
-    };
-    let mut nets = build_networks(&model, 0, device);
-    let sd = trace();
-    for (name, mut net) in nets.named_mut() {
-        net.load_state_dict(&part(&sd, "init", name), device)
-            .expect(name);
-    }
-    nets
+    trace_networks(g, DiscriminatorConfig::basic(3, 8), &trace(), device)
 }
 
 fn image(sd: &StateDict, key: &str, device: &Device) -> Tensor<4> {
@@ -82,38 +64,10 @@ fn iteration_one_losses_and_gradients_match_pytorch() {
     ] {
         rel_close(ours, expected[name].as_f64().expect("number"), 1e-5, name);
     }
-    let generated = &pass.generated;
-    let (fake_a, fake_b) = (
-        generated.fake_a.clone().inner(),
-        generated.fake_b.clone().inner(),
-    );
-    let grads = pass.loss_g.backward();
-    let mut ours = Vec::new();
-    grads_of(&mut nets.g_a, &grads, &mut ours, "G_A");
-    grads_of(&mut nets.g_b, &grads, &mut ours, "G_B");
-    drop(grads);
-
     // The discriminators see the fakes of the generators before their update, as upstream.
-    attach(&mut nets.d_a);
-    attach(&mut nets.d_b);
-    let (loss_d_a, loss_d_b) =
-        discriminator_losses(&nets, &real_a, &real_b, fake_a, fake_b, GanMode::Lsgan);
-    let value = |t: &Tensor<1>| t.clone().inner().into_scalar::<f32>() as f64;
-    rel_close(
-        value(&loss_d_a),
-        expected["D_A"].as_f64().expect("number"),
-        1e-5,
-        "D_A",
-    );
-    rel_close(
-        value(&loss_d_b),
-        expected["D_B"].as_f64().expect("number"),
-        1e-5,
-        "D_B",
-    );
-    let grads = (loss_d_a + loss_d_b).backward();
-    grads_of(&mut nets.d_a, &grads, &mut ours, "D_A");
-    grads_of(&mut nets.d_b, &grads, &mut ours, "D_B");
+    let (d_a, d_b, ours) = finish_iteration_one(&mut nets, pass, &real_a, &real_b);
+    rel_close(d_a, expected["D_A"].as_f64().expect("number"), 1e-5, "D_A");
+    rel_close(d_b, expected["D_B"].as_f64().expect("number"), 1e-5, "D_B");
     check_gradients(&ours, &sd);
 }
 

@@ -35,10 +35,7 @@ pub fn seed_file_name(ours: &str, epoch: usize) -> Option<String> {
 #[derive(Debug, thiserror::Error)]
 pub enum SeedFolderError {
     #[error("{}: {cause}", dir.display())]
-    Io {
-        dir: PathBuf,
-        cause: std::io::Error,
-    },
+    Io { dir: PathBuf, cause: std::io::Error },
     #[error(
         "{}: no G_AB_<N>.pth of epoch {epoch}; the folder has epochs {available} (pass one of them to --init-epoch)",
         dir.display()
@@ -139,7 +136,10 @@ pub fn detect_discriminator(
         key: "model.0.weight".into(),
         shape: first.to_vec(),
     };
-    let (&ndf, &input_nc) = (first.first().ok_or_else(not_conv)?, first.get(1).ok_or_else(not_conv)?);
+    let (&ndf, &input_nc) = (
+        first.first().ok_or_else(not_conv)?,
+        first.get(1).ok_or_else(not_conv)?,
+    );
     let norm = if sd.contains_key("model.3.weight") {
         NormKind::InstanceAffine
     } else {
@@ -208,7 +208,9 @@ mod tests {
             upsampling: Upsampling::Resize,
             ..official.clone()
         };
-        let sd = GeneratorConfig::Resnet(resize.clone()).init(&device).state_dict();
+        let sd = GeneratorConfig::Resnet(resize.clone())
+            .init(&device)
+            .state_dict();
         assert!(sd.contains_key("model.10.conv_block.1.weight"));
         let config = NetworkConfig::Generator(GeneratorConfig::Resnet(resize));
         let seed = to_seed_layout(&config, &sd).unwrap();
@@ -233,7 +235,15 @@ mod tests {
         }
         let found = find(dir.path(), None).unwrap().unwrap();
         assert_eq!(found.epoch, 10);
-        let by_name = |name: &str| found.files.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+        let by_name = |name: &str| {
+            found
+                .files
+                .iter()
+                .find(|(n, _)| *n == name)
+                .unwrap()
+                .1
+                .clone()
+        };
         assert_eq!(by_name("G_A"), Some(dir.path().join("G_AB_10.pth")));
         assert_eq!(by_name("D_B"), Some(dir.path().join("D_A_10.pth")));
         assert_eq!(by_name("D_A"), None);

@@ -65,7 +65,11 @@ pub struct SeedArgs {
     pub sample_interval: Option<u64>,
     /// [--recipe seed] Keep <epoch>_net_* checkpoints every this many epochs; -1 (the default):
     /// none. Same as --save-epoch-freq.
-    #[arg(long = "checkpoint-interval", alias = "checkpoint_interval", allow_negative_numbers = true)]
+    #[arg(
+        long = "checkpoint-interval",
+        alias = "checkpoint_interval",
+        allow_negative_numbers = true
+    )]
     pub checkpoint_interval: Option<i64>,
     /// [--recipe seed] Adam's β₁; default 0.5. Same as --beta1.
     #[arg(long)]
@@ -140,7 +144,11 @@ const REFUSED: [(&str, &str, &str); 7] = [
     ("lambda_b", "--lambda-B", "--lambda_cyc"),
     ("lambda_identity", "--lambda-identity", "--lambda_id"),
     ("n_epochs_decay", "--n-epochs-decay", "--decay_epoch"),
-    ("lr_policy", "--lr-policy", "--decay_epoch (the seed's LambdaLR)"),
+    (
+        "lr_policy",
+        "--lr-policy",
+        "--decay_epoch (the seed's LambdaLR)",
+    ),
     ("epoch_count", "--epoch-count", "--epoch"),
     ("display_freq", "--display-freq", "--sample_interval"),
 ];
@@ -172,7 +180,11 @@ pub fn resolve(a: &TrainArgs) -> Result<Option<(TrainArgs, SeedExtras)>, UsageEr
     }
     let mut b = a.clone();
     let height = pick(
-        (given("crop_size") || given("crop_height"), "--crop-size/--crop-height", a.crop_height()),
+        (
+            given("crop_size") || given("crop_height"),
+            "--crop-size/--crop-height",
+            a.crop_height(),
+        ),
         ("--img_height", s.img_height),
         IMG_SIDE,
     )?;
@@ -210,7 +222,11 @@ pub fn resolve(a: &TrainArgs) -> Result<Option<(TrainArgs, SeedExtras)>, UsageEr
         b.net_g = format!("resnet_{n}blocks");
     }
     let channels = pick(
-        (given("input_nc") || given("output_nc"), "--input-nc/--output-nc", None),
+        (
+            given("input_nc") || given("output_nc"),
+            "--input-nc/--output-nc",
+            None,
+        ),
         ("--channels", s.channels.map(Some)),
         None,
     )?;
@@ -226,7 +242,11 @@ pub fn resolve(a: &TrainArgs) -> Result<Option<(TrainArgs, SeedExtras)>, UsageEr
         N_CPU,
     )?;
     let interval = pick(
-        (given("save_epoch_freq"), "--save-epoch-freq", a.save_epoch_freq as i64),
+        (
+            given("save_epoch_freq"),
+            "--save-epoch-freq",
+            a.save_epoch_freq as i64,
+        ),
         ("--checkpoint_interval", s.checkpoint_interval),
         -1,
     )?;
@@ -244,7 +264,11 @@ pub fn resolve(a: &TrainArgs) -> Result<Option<(TrainArgs, SeedExtras)>, UsageEr
         // The seed prints every batch.
         b.print_freq = 1;
     }
-    let n_epochs = if given("n_epochs") { a.n_epochs } else { N_EPOCHS };
+    let n_epochs = if given("n_epochs") {
+        a.n_epochs
+    } else {
+        N_EPOCHS
+    };
     let decay_epoch = s.decay_epoch.unwrap_or(DECAY_EPOCH);
     if decay_epoch >= n_epochs {
         return Err(UsageError(format!(
@@ -361,7 +385,10 @@ mod tests {
         assert_eq!(g.n_blocks, 9);
         assert_eq!(g.upsampling, crate::model::Upsampling::Resize);
         assert_eq!(g.block_naming, crate::model::BlockNaming::Block);
-        assert!(matches!(c.model.d_a, DiscriminatorConfig::Seed { ndf: 64, .. }));
+        assert!(matches!(
+            c.model.d_a,
+            DiscriminatorConfig::Seed { ndf: 64, .. }
+        ));
         assert_eq!(c.loss.seed, Some(SeedLoss::default()));
         assert_eq!(c.schedule.policy, LrPolicy::Seed);
         // Epochs 1..=200 (the seed's 0..200), decaying after the seed's epoch 100.
@@ -369,7 +396,10 @@ mod tests {
         assert_eq!(c.schedule.lr_at(101), 2e-4);
         assert!((c.schedule.lr_at(151) - 1e-4).abs() < 1e-12);
         assert_eq!(c.data.preprocess, Preprocess::ResizeShorterAndCrop);
-        assert_eq!((c.data.load_size, c.data.crop_size, c.data.crop_width), (286, 256, None));
+        assert_eq!(
+            (c.data.load_size, c.data.crop_size, c.data.crop_width),
+            (286, 256, None)
+        );
         assert_eq!(c.loader.num_threads, 8);
         assert_eq!(c.output.print_freq, 1);
         assert_eq!(c.output.save_epoch_freq, usize::MAX);
@@ -385,10 +415,38 @@ mod tests {
     #[test]
     fn seed_flags_carry_the_seeds_meanings() {
         let c = parse(&[
-            "--recipe", "seed", "--img_height", "128", "--img-width", "192", "--n_residual_blocks",
-            "6", "--lambda_cyc", "8", "--lambda-id", "2", "--n_epochs", "20", "--decay_epoch", "10",
-            "--epoch", "3", "--b1", "0.4", "--b2", "0.99", "--n_cpu", "2", "--channels", "1",
-            "--checkpoint_interval", "5", "--sample_interval", "7", "--dataset_name", "maps",
+            "--recipe",
+            "seed",
+            "--img_height",
+            "128",
+            "--img-width",
+            "192",
+            "--n_residual_blocks",
+            "6",
+            "--lambda_cyc",
+            "8",
+            "--lambda-id",
+            "2",
+            "--n_epochs",
+            "20",
+            "--decay_epoch",
+            "10",
+            "--epoch",
+            "3",
+            "--b1",
+            "0.4",
+            "--b2",
+            "0.99",
+            "--n_cpu",
+            "2",
+            "--channels",
+            "1",
+            "--checkpoint_interval",
+            "5",
+            "--sample_interval",
+            "7",
+            "--dataset_name",
+            "maps",
         ])
         .unwrap();
         assert_eq!(c.model.g_a.netg(), NetG::Resnet { n_blocks: 6 });
@@ -396,7 +454,13 @@ mod tests {
             (c.data.load_size, c.data.crop_size, c.data.crop_width),
             (143, 128, Some(192))
         );
-        assert_eq!(c.loss.seed, Some(SeedLoss { lambda_cyc: 8.0, lambda_id: 2.0 }));
+        assert_eq!(
+            c.loss.seed,
+            Some(SeedLoss {
+                lambda_cyc: 8.0,
+                lambda_id: 2.0
+            })
+        );
         assert_eq!((c.schedule.epoch_count, c.schedule.last_epoch()), (4, 20));
         // The seed's epoch 15 (ours 16): 1 − (15 − 10)/(20 − 10).
         assert!((c.schedule.lr_at(16) - 1e-4).abs() < 1e-12);
@@ -413,13 +477,32 @@ mod tests {
     #[test]
     fn official_flags_still_apply_under_the_recipe() {
         let c = parse(&[
-            "--recipe", "seed", "--netG", "resnet_3blocks", "--ngf", "16", "--ndf", "16",
-            "--netD", "basic", "--preprocess", "none", "--no-flip", "--pool-size", "0",
-            "--crop-size", "64,96", "--beta1", "0.3",
+            "--recipe",
+            "seed",
+            "--netG",
+            "resnet_3blocks",
+            "--ngf",
+            "16",
+            "--ndf",
+            "16",
+            "--netD",
+            "basic",
+            "--preprocess",
+            "none",
+            "--no-flip",
+            "--pool-size",
+            "0",
+            "--crop-size",
+            "64,96",
+            "--beta1",
+            "0.3",
         ])
         .unwrap();
         assert_eq!(c.model.g_a.netg(), NetG::Resnet { n_blocks: 3 });
-        assert!(matches!(c.model.d_a, DiscriminatorConfig::NLayers { ndf: 16, .. }));
+        assert!(matches!(
+            c.model.d_a,
+            DiscriminatorConfig::NLayers { ndf: 16, .. }
+        ));
         assert_eq!(c.data.preprocess, Preprocess::None);
         assert!(!c.data.flip);
         assert_eq!(c.pool_size, 0);
@@ -430,10 +513,23 @@ mod tests {
     #[test]
     fn clashes_and_misplaced_flags_are_errors() {
         let e = parse(&["--img_height", "128"]).unwrap_err();
-        assert!(e.contains("--img_height is the seed's flag: add --recipe seed"), "{e}");
-        let e = parse(&["--recipe", "seed", "--netG", "resnet_6blocks", "--n_residual_blocks", "3"])
-            .unwrap_err();
-        assert!(e.contains("--netG and --n_residual_blocks set the same thing"), "{e}");
+        assert!(
+            e.contains("--img_height is the seed's flag: add --recipe seed"),
+            "{e}"
+        );
+        let e = parse(&[
+            "--recipe",
+            "seed",
+            "--netG",
+            "resnet_6blocks",
+            "--n_residual_blocks",
+            "3",
+        ])
+        .unwrap_err();
+        assert!(
+            e.contains("--netG and --n_residual_blocks set the same thing"),
+            "{e}"
+        );
         let e = parse(&["--recipe", "seed", "--beta1", "0.4", "--b1", "0.4"]).unwrap_err();
         assert!(e.contains("--beta1 and --b1"), "{e}");
         let e = parse(&["--recipe", "seed", "--lambda-A", "5"]).unwrap_err();

@@ -94,7 +94,8 @@ pub struct TrainArgs {
     /// No dropout (the CycleGAN default; upstream's flag).
     #[arg(long = "no-dropout", alias = "no_dropout", overrides_with = "dropout")]
     pub no_dropout: bool,
-    /// Up-sampling in ResNet generators: transpose (upstream) or resize (nearest ×2 + conv).
+    /// Up-sampling in ResNet generators: transpose (upstream) or resize (nearest ×2 + conv; the
+    /// default with --recipe seed).
     #[arg(long, value_enum, default_value_t = UpsamplingArg::Transpose)]
     pub upsampling: UpsamplingArg,
     /// How the initial weights are drawn (normal: N(0, --init-gain)).
@@ -125,10 +126,11 @@ pub struct TrainArgs {
     #[arg(long = "max-dataset-size", alias = "max_dataset_size")]
     pub max_dataset_size: Option<usize>,
     /// How images are scaled and cropped when loaded (resize_and_crop: to --load-size², then a
-    /// random --crop-size² crop).
+    /// random --crop-size crop; --recipe seed defaults to resize_shorter_and_crop).
     #[arg(long, value_enum, default_value_t = Preprocess::ResizeAndCrop)]
     pub preprocess: Preprocess,
-    /// Side images are resized to (the width, with scale_width) before cropping.
+    /// Side images are resized to (the width, with scale_width; the shorter side, with
+    /// resize_shorter_and_crop) before cropping; --recipe seed: int(1.12·--img_height).
     #[arg(long = "load-size", alias = "load_size", default_value_t = 286)]
     pub load_size: usize,
     /// The random crop the networks train on: a side (256: square, upstream's) or H,W
@@ -186,7 +188,8 @@ pub struct TrainArgs {
     pub beta2: f64,
 
     // Schedule.
-    /// Epochs at the initial learning rate.
+    /// Epochs at the initial learning rate. Under --recipe seed: the seed's total number of
+    /// epochs (default 200), the decay starting after --decay_epoch.
     #[arg(long = "n-epochs", alias = "n_epochs", default_value_t = 100)]
     pub n_epochs: usize,
     /// Epochs after those over which the learning rate decays linearly to zero.
@@ -225,7 +228,8 @@ pub struct TrainArgs {
         default_value_t = 5
     )]
     pub save_epoch_freq: usize,
-    /// Log the losses (loss_log.csv and the terminal) every this many images.
+    /// Log the losses (loss_log.csv and the terminal) every this many images (--recipe seed: 1,
+    /// as the seed prints every batch).
     #[arg(long = "print-freq", alias = "print_freq", default_value_t = 100)]
     pub print_freq: u64,
     /// Save sample images for the web page every this many images.

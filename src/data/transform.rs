@@ -243,7 +243,11 @@ pub fn shorter_side_size(w: usize, h: usize, size: usize) -> (usize, usize) {
         return (0, 0);
     }
     let new_long = (size as f64 * long as f64 / short as f64) as usize;
-    if w <= h { (size, new_long) } else { (new_long, size) }
+    if w <= h {
+        (size, new_long)
+    } else {
+        (new_long, size)
+    }
 }
 
 /// Upstream's `__make_power_2` size: each side `round(side / base) · base`, with Python's

@@ -121,15 +121,7 @@ impl DiscriminatorConfig {
             } => {
                 prefix = "model";
                 // model.0 conv, model.1 LeakyReLU, then [conv, norm, LeakyReLU] per level.
-                layers.push(DLayer::new(
-                    0,
-                    [input_nc, ndf],
-                    (4, 2, 1),
-                    true,
-                    None,
-                    true,
-                    device,
-                ));
+                layers.push(DLayer::input(input_nc, ndf, device));
                 let mut mult = 1;
                 let mut index = 2;
                 for n in 1..=n_layers {
@@ -238,6 +230,12 @@ impl DLayer {
             activate,
             pad_top_left: false,
         }
+    }
+
+    /// `model.0`: a 4×4 stride-2 convolution with bias and a LeakyReLU, no norm, the first layer
+    /// of the PatchGAN and of the seed's discriminator alike.
+    pub(super) fn input(input_nc: usize, ndf: usize, device: &Device) -> Self {
+        DLayer::new(0, [input_nc, ndf], (4, 2, 1), true, None, true, device)
     }
 
     /// The same layer behind a one-pixel zero pad on the top and the left.

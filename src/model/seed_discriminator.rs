@@ -21,15 +21,7 @@ pub const HEAD: usize = 12;
 
 /// The layers in order, under their `Sequential` indices.
 pub(super) fn layers(input_nc: usize, ndf: usize, norm: NormKind, device: &Device) -> Vec<DLayer> {
-    let mut layers = vec![DLayer::new(
-        0,
-        [input_nc, ndf],
-        (4, 2, 1),
-        true,
-        None,
-        true,
-        device,
-    )];
+    let mut layers = vec![DLayer::input(input_nc, ndf, device)];
     for (i, index) in [2, 5, 8].into_iter().enumerate() {
         let channels = [ndf << i, ndf << (i + 1)];
         let norm = Some(Norm2d::new(norm, channels[1], device));

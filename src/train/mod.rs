@@ -162,7 +162,9 @@ pub enum TrainError {
         kept: String,
         dir: PathBuf,
     },
-    #[error("--init-from {dir}: no {file}.safetensors or {file}.pth (nor the seed's saved models, G_AB_<N>.pth …)")]
+    #[error(
+        "--init-from {dir}: no {file}.safetensors or {file}.pth (nor the seed's saved models, G_AB_<N>.pth …)"
+    )]
     InitMissing { dir: PathBuf, file: String },
     #[error("--init-from {0}")]
     SeedFolder(#[from] checkpoint::seed::SeedFolderError),
@@ -225,15 +227,14 @@ pub fn train(
         Some(interval) => Some(seed::Samples::new(config, interval, config.output.quiet)?),
         None => None,
     };
-    let mut report =
-        report::Report::open(
-            &dir,
-            config,
-            position,
-            !config.continue_train,
-            batches_per_epoch,
-        )
-        .map_err(io(&dir))?;
+    let mut report = report::Report::open(
+        &dir,
+        config,
+        position,
+        !config.continue_train,
+        batches_per_epoch,
+    )
+    .map_err(io(&dir))?;
     report.print_start(config, &loader, &mut nets, device, position);
 
     let mut interrupted = false;

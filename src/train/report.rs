@@ -329,7 +329,6 @@ impl Report {
     }
 }
 
-
 /// Lays out tiles (RGB or gray, [-1, 1]) in rows; a missing tile (identity off) stays mid-gray.
 fn grid(rows: &[Vec<Option<ImageTensor>>]) -> ImageTensor {
     let tile = rows.iter().flatten().flatten().next();

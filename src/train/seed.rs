@@ -23,12 +23,12 @@ use serde::{Deserialize, Serialize};
 
 use super::networks::Networks;
 use super::state::Position;
-use super::step::{Generated, GeneratorPass, LossConfig, StepLosses, generate};
+use super::step::{GeneratorPass, LossConfig, StepLosses, generate};
 use super::{TrainConfig, TrainError};
 use crate::data::{DatasetOptions, ImageTensor, Loader, LoaderConfig, UnalignedDataset};
-use crate::tensors::{stack, unstack};
 use crate::model::Mode;
 use crate::model::loss::l1;
+use crate::tensors::{stack, unstack};
 
 /// The seed's loss weights (`--lambda_cyc`, `--lambda_id`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -60,18 +60,11 @@ pub fn generator_pass(
     seed: &SeedLoss,
 ) -> GeneratorPass {
     let generated = generate(nets, real_a, real_b, true);
-    let Generated {
-        fake_b,
-        rec_a,
-        fake_a,
-        rec_b,
-        idt_a,
-        idt_b,
-    } = &generated;
-    let (idt_a, idt_b) = (
-        idt_a.as_ref().expect("identity images were asked for"),
-        idt_b.as_ref().expect("identity images were asked for"),
-    );
+    let g = &generated;
+    let (Some(idt_a), Some(idt_b)) = (&g.idt_a, &g.idt_b) else {
+        unreachable!("identity images were asked for");
+    };
+    let (fake_a, fake_b, rec_a, rec_b) = (&g.fake_a, &g.fake_b, &g.rec_a, &g.rec_b);
     // Seed `loss_id_A = L1(G_BA(real_A), real_A)` is our idt_B; its `loss_id_B` our idt_A.
     let loss_id_a = l1(idt_b.clone(), real_a.clone());
     let loss_id_b = l1(idt_a.clone(), real_b.clone());

@@ -3,8 +3,13 @@
 
 use std::path::Path;
 
+use burn::tensor::{Device, Tensor};
 use cyclegan::checkpoint::StateDict;
-use cyclegan::model::{ParamMut, Params};
+use cyclegan::model::loss::GanMode;
+use cyclegan::model::{DiscriminatorConfig, GeneratorConfig, InitType, ParamMut, Params};
+use cyclegan::train::networks::{NamedNetworks, Networks};
+use cyclegan::train::step::{GeneratorPass, attach, discriminator_losses};
+use cyclegan::train::{ModelConfig, build_networks};
 
 use super::{l2, l2_diff, read_tensors};
 
@@ -14,6 +19,29 @@ pub fn part(sd: &StateDict, prefix: &str, net: &str) -> StateDict {
     sd.iter()
         .filter_map(|(k, t)| k.strip_prefix(&p).map(|r| (r.to_string(), t.clone())))
         .collect()
+}
+
+/// Generators `g` and discriminators `d` holding the trace's initial weights (`init.<net>.*`).
+pub fn trace_networks(
+    g: GeneratorConfig,
+    d: DiscriminatorConfig,
+    trace: &StateDict,
+    device: &Device,
+) -> Networks {
+    let model = ModelConfig {
+        g_a: g.clone(),
+        g_b: g,
+        d_a: d.clone(),
+        d_b: d,
+        init_type: InitType::Normal,
+        init_gain: 0.02,
+    };
+    let mut nets = build_networks(&model, 0, device);
+    for (name, mut net) in nets.named_mut() {
+        net.load_state_dict(&part(trace, "init", name), device)
+            .expect(name);
+    }
+    nets
 }
 
 pub fn grads_of(
@@ -98,9 +126,38 @@ pub fn check_weights_after_one(run: &Path, trace: &StateDict, lr: f64) -> (f64, 
         }
     }
     let share = close as f64 / total as f64;
-    assert!(
-        share >= 0.98,
-        "only {close} of {total} weights within 1e-6"
-    );
+    assert!(share >= 0.98, "only {close} of {total} weights within 1e-6");
     (worst, share)
+}
+
+/// The rest of iteration 1 after a generator pass built with the generators attached: its
+/// backward, then both discriminators (attached here) on real images and the pass's fakes from
+/// before any update, as the step runs them. Returns the discriminators' losses (D_A, D_B) and
+/// every gradient under `<network>.<key>`.
+pub fn finish_iteration_one(
+    nets: &mut Networks,
+    pass: GeneratorPass,
+    real_a: &Tensor<4>,
+    real_b: &Tensor<4>,
+) -> (f64, f64, Vec<(String, Vec<f32>)>) {
+    let (fake_a, fake_b) = (
+        pass.generated.fake_a.clone().inner(),
+        pass.generated.fake_b.clone().inner(),
+    );
+    let grads = pass.loss_g.backward();
+    let mut ours = Vec::new();
+    grads_of(&mut nets.g_a, &grads, &mut ours, "G_A");
+    grads_of(&mut nets.g_b, &grads, &mut ours, "G_B");
+    drop(grads);
+
+    attach(&mut nets.d_a);
+    attach(&mut nets.d_b);
+    let (loss_d_a, loss_d_b) =
+        discriminator_losses(nets, real_a, real_b, fake_a, fake_b, GanMode::Lsgan);
+    let value = |t: &Tensor<1>| t.clone().inner().into_scalar::<f32>() as f64;
+    let (d_a, d_b) = (value(&loss_d_a), value(&loss_d_b));
+    let grads = (loss_d_a + loss_d_b).backward();
+    grads_of(&mut nets.d_a, &grads, &mut ours, "D_A");
+    grads_of(&mut nets.d_b, &grads, &mut ours, "D_B");
+    (d_a, d_b, ours)
 }
