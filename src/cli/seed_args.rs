@@ -36,55 +36,56 @@ pub enum Recipe {
 /// The seed's own flags, accepted only with `--recipe seed`, in kebab-case or its snake_case.
 #[derive(Clone, Debug, Default, Args)]
 pub struct SeedArgs {
-    /// [--recipe seed] The dataset's name: --dataroot defaults to data/<name> and --name to it.
+    /// (--recipe seed) The dataset's name: --dataroot defaults to data/<name> and --name to it.
     #[arg(long = "dataset-name", alias = "dataset_name")]
     pub dataset_name: Option<String>,
-    /// [--recipe seed] The epoch (0-based, as the seed counts) from which the learning rate
+    /// (--recipe seed) The epoch (0-based, as the seed counts) from which the learning rate
     /// decays linearly, to 0 after --n-epochs; default 100.
     #[arg(long = "decay-epoch", alias = "decay_epoch")]
     pub decay_epoch: Option<usize>,
-    /// [--recipe seed] Crop height (the shorter side is first resized to int(1.12·this));
+    /// (--recipe seed) Crop height (the shorter side is first resized to int(1.12·this));
     /// default 256. Same as --crop-height.
     #[arg(long = "img-height", alias = "img_height")]
     pub img_height: Option<usize>,
-    /// [--recipe seed] Crop width; default 256. Same as --crop-width.
+    /// (--recipe seed) Crop width; default 256. Same as --crop-width.
     #[arg(long = "img-width", alias = "img_width")]
     pub img_width: Option<usize>,
-    /// [--recipe seed] Residual blocks of the generators; default 9. Same as --netG resnet_<N>blocks.
+    /// (--recipe seed) Residual blocks of the generators; default 9. Same as --netG resnet_<N>blocks.
     #[arg(long = "n-residual-blocks", alias = "n_residual_blocks")]
     pub n_residual_blocks: Option<usize>,
-    /// [--recipe seed] Weight of the averaged cycle loss; default 10.
+    /// (--recipe seed) Weight of the averaged cycle loss; default 10.
     #[arg(long = "lambda-cyc", alias = "lambda_cyc")]
     pub lambda_cyc: Option<f64>,
-    /// [--recipe seed] Weight of the averaged identity loss; default 5.
+    /// (--recipe seed) Weight of the averaged identity loss; default 5.
     #[arg(long = "lambda-id", alias = "lambda_id")]
     pub lambda_id: Option<f64>,
-    /// [--recipe seed] Save the seed's sample grid (real_A, fake_B, real_B, fake_A of five test
+    /// (--recipe seed) Save the seed's sample grid (real_A, fake_B, real_B, fake_A of five test
     /// images) to <run>/images/<batches done>.png every this many batches; default 100.
     #[arg(long = "sample-interval", alias = "sample_interval")]
     pub sample_interval: Option<u64>,
-    /// [--recipe seed] Keep <epoch>_net_* checkpoints every this many epochs; -1 (the default):
-    /// none. Same as --save-epoch-freq.
+    /// (--recipe seed) Keep <epoch>_net_* checkpoints every this many epochs; -1 (the default):
+    /// none. Same as --save-epoch-freq: our epochs count from 1, so N saves after epochs N, 2N…
+    /// (the seed's 0-based count saves after its epochs 0, N, 2N…).
     #[arg(
         long = "checkpoint-interval",
         alias = "checkpoint_interval",
         allow_negative_numbers = true
     )]
     pub checkpoint_interval: Option<i64>,
-    /// [--recipe seed] Adam's β₁; default 0.5. Same as --beta1.
+    /// (--recipe seed) Adam's β₁; default 0.5. Same as --beta1.
     #[arg(long)]
     pub b1: Option<f64>,
-    /// [--recipe seed] Adam's β₂; default 0.999. Same as --beta2.
+    /// (--recipe seed) Adam's β₂; default 0.999. Same as --beta2.
     #[arg(long)]
     pub b2: Option<f64>,
-    /// [--recipe seed] Image-decoding threads; default 8. Same as --num-threads.
+    /// (--recipe seed) Image-decoding threads; default 8. Same as --num-threads.
     #[arg(long = "n-cpu", alias = "n_cpu")]
     pub n_cpu: Option<usize>,
-    /// [--recipe seed] Image channels of both domains; default 3. Same as --input-nc and
+    /// (--recipe seed) Image channels of both domains; default 3. Same as --input-nc and
     /// --output-nc together.
     #[arg(long)]
     pub channels: Option<usize>,
-    /// [--recipe seed] The seed's starting epoch (0-based; our epochs count from it + 1); default
+    /// (--recipe seed) The seed's starting epoch (0-based; our epochs count from it + 1); default
     /// 0. To start from its saved models of that epoch, pass --init-from saved_models/<dataset>
     /// and --init-epoch.
     #[arg(long)]

@@ -43,7 +43,7 @@ pub enum NormArg {
 pub struct TrainArgs {
     /// Whose defaults to train with: official (upstream's train.py) or seed (eriklindernoren
     /// PyTorch-GAN's cyclegan.py: its networks, averaged losses, LambdaLR schedule, shorter-side
-    /// resize, log line and samples; its flags, marked [--recipe seed], need it). Under seed,
+    /// resize, log line and samples; its flags, marked (--recipe seed), need it). Under seed,
     /// --n-epochs is the seed's total (default 200) and --epoch its 0-based starting epoch.
     #[arg(long, value_enum, default_value_t = Recipe::Official)]
     pub recipe: Recipe,
