@@ -545,6 +545,27 @@ mod tests {
         assert!(e.contains("multiples of 4"), "{e}");
     }
 
+    /// The tutorial's command line needs no --dataroot: `--dataset_name X` reads data/X.
+    #[test]
+    fn dataset_name_stands_for_dataroot_and_name() {
+        let cli = crate::cli::Cli::parse_args([
+            "cyclegan",
+            "train",
+            "--recipe",
+            "seed",
+            "--dataset_name",
+            "monet2photo",
+        ])
+        .unwrap();
+        let crate::cli::Command::Train(train) = cli.command else {
+            panic!("not train");
+        };
+        let c = TrainConfig::try_from(&*train).unwrap();
+        assert_eq!(c.data.dataroot, PathBuf::from("data/monet2photo"));
+        assert_eq!(c.output.name, "monet2photo");
+        assert!(crate::cli::Cli::parse_args(["cyclegan", "train"]).is_err());
+    }
+
     /// `--crop-size H,W` and `--crop-height/--crop-width` give rectangular crops in the official
     /// recipe too.
     #[test]

@@ -292,7 +292,12 @@ impl Report {
             html.push_str("<h2>Losses</h2>\n");
             html.push_str(&plot::loss_svg(&self.history, self.names, &COLORS));
         }
-        html.push_str("<h2>Samples</h2>\n<p>Top row: real_A, fake_B, rec_A, idt_B. Bottom row: real_B, fake_A, rec_B, idt_A.</p>\n");
+        if self.seed.is_some() {
+            // --recipe seed writes the seed's grids instead (train::seed::Samples).
+            html.push_str("<h2>Samples</h2>\n<p>The seed's sample grids (rows real_A, fake_B, real_B, fake_A) are in <code>../images/</code>, one per <code>--sample_interval</code> batches.</p>\n");
+        } else {
+            html.push_str("<h2>Samples</h2>\n<p>Top row: real_A, fake_B, rec_A, idt_B. Bottom row: real_B, fake_A, rec_B, idt_A.</p>\n");
+        }
         for (file, caption) in self.samples.iter().rev() {
             let _ = writeln!(
                 html,
