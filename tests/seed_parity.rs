@@ -11,7 +11,6 @@ use burn::tensor::{Device, Tensor, TensorData};
 use common::trace::*;
 use common::*;
 use cyclegan::checkpoint::StateDict;
-use cyclegan::model::loss::GanMode;
 use cyclegan::model::{
     BlockNaming, DiscriminatorConfig, GeneratorConfig, NormKind, ResnetGeneratorConfig, Upsampling,
 };
@@ -79,11 +78,8 @@ fn iteration_one_losses_and_gradients_match_the_seed() {
     let mut nets = seed_networks(&TINY, &device);
     let (real_a, real_b) = (image(&sd, "real_A", &device), image(&sd, "real_B", &device));
     let loss = LossConfig {
-        gan_mode: GanMode::Lsgan,
-        lambda_a: 10.0,
-        lambda_b: 10.0,
-        lambda_identity: 0.5,
         seed: Some(SeedLoss::default()),
+        ..LossConfig::official()
     };
     let seed = SeedLoss::default();
 
@@ -139,14 +135,9 @@ fn train_seed(trace: &Trace, root: &Path, checkpoints: &Path, name: &str, extra:
         &width,
         "--ndf",
         &width,
-        "--pool-size",
-        "0",
-        "--preprocess",
-        "none",
-        "--no-flip",
-        "--serial-batches",
         "--quiet",
     ];
+    args.extend(TRACE_FLAGS);
     if !extra.contains(&"--continue-train") {
         args.extend(["--init-from", init]);
     }

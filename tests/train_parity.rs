@@ -9,7 +9,6 @@ use burn::tensor::{Device, Tensor, TensorData};
 use common::trace::*;
 use common::*;
 use cyclegan::checkpoint::StateDict;
-use cyclegan::model::loss::GanMode;
 use cyclegan::model::{DiscriminatorConfig, GeneratorConfig, ResnetGeneratorConfig};
 use cyclegan::train::networks::Networks;
 use cyclegan::train::step::{LossConfig, attach, generator_pass};
@@ -41,13 +40,7 @@ fn iteration_one_losses_and_gradients_match_pytorch() {
     let sd = trace();
     let mut nets = tiny_networks(&device);
     let (real_a, real_b) = (image(&sd, "real_A", &device), image(&sd, "real_B", &device));
-    let loss = LossConfig {
-        gan_mode: GanMode::Lsgan,
-        lambda_a: 10.0,
-        lambda_b: 10.0,
-        lambda_identity: 0.5,
-        seed: None,
-    };
+    let loss = LossConfig::official();
     let expected = &trace_losses()["losses"][0];
 
     attach(&mut nets.g_a);
@@ -101,16 +94,11 @@ fn train_trace(root: &Path, checkpoints: &Path, extra: &[&str]) {
         "8",
         "--ndf",
         "8",
-        "--pool-size",
-        "0",
-        "--preprocess",
-        "none",
-        "--no-flip",
-        "--serial-batches",
         "--print-freq",
         "1",
         "--quiet",
     ];
+    args.extend(TRACE_FLAGS);
     if !extra.contains(&"--continue-train") {
         args.extend(["--init-from", init.to_str().expect("utf-8")]);
     }

@@ -10,8 +10,7 @@ use clap::{Args, ValueEnum};
 
 use super::{DeviceArgs, UsageError, stdout};
 use crate::data::{DatasetOptions, Loader, LoaderConfig, UnalignedDataset, measure_throughput};
-use crate::model::loss::GanMode;
-use crate::model::{DiscriminatorConfig, GeneratorConfig, InitType, Mode, ResnetGeneratorConfig};
+use crate::model::{DiscriminatorConfig, GeneratorConfig, Mode, ResnetGeneratorConfig};
 use crate::ops::profile;
 use crate::train::ModelConfig;
 use crate::train::adam::{Adam, AdamConfig};
@@ -241,14 +240,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         args.n_blocks,
     ));
     let d = DiscriminatorConfig::basic(3, args.ndf);
-    let model = ModelConfig {
-        g_a: g.clone(),
-        g_b: g,
-        d_a: d.clone(),
-        d_b: d,
-        init_type: InitType::Normal,
-        init_gain: 0.02,
-    };
+    let model = ModelConfig::pair(g, d);
     let mut nets = build_networks(&model, 0, &device);
     let shape = [args.batch_size, 3, args.size, args.size];
     let x = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &device);
@@ -274,13 +266,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         out.insert("g_forward_s".into(), t.into());
     }
     if matches!(args.what, What::Train | What::Both) {
-        let loss = LossConfig {
-            gan_mode: GanMode::Lsgan,
-            lambda_a: 10.0,
-            lambda_b: 10.0,
-            lambda_identity: 0.5,
-            seed: None,
-        };
+        let loss = LossConfig::official();
         let mut optim = Optimizers {
             g: Adam::new(AdamConfig::default()),
             d: Adam::new(AdamConfig::default()),

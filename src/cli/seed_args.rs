@@ -410,6 +410,13 @@ mod tests {
         assert_eq!(o.loss.seed, None);
         assert_eq!(o.output.seed_sample_interval, None);
         assert!(matches!(o.model.d_a, DiscriminatorConfig::NLayers { .. }));
+        // The seed's discriminator is also a --netD of its own, in the official recipe.
+        let o = parse(&["--netD", "seed", "--ndf", "16"]).unwrap();
+        assert!(matches!(
+            o.model.d_b,
+            DiscriminatorConfig::Seed { ndf: 16, .. }
+        ));
+        assert_eq!(o.loss.seed, None);
     }
 
     /// The seed's flags in either spelling, with its meanings.

@@ -68,6 +68,19 @@ pub struct OutputConfig {
 }
 
 impl ModelConfig {
+    /// Both generators `g` and both discriminators `d` (one architecture for the two domains),
+    /// with upstream's `normal` initialisation (gain 0.02).
+    pub fn pair(g: GeneratorConfig, d: DiscriminatorConfig) -> Self {
+        ModelConfig {
+            g_a: g.clone(),
+            g_b: g,
+            d_a: d.clone(),
+            d_b: d,
+            init_type: InitType::Normal,
+            init_gain: 0.02,
+        }
+    }
+
     /// Each network's config under its name, in the order of [`Networks`]' table.
     pub fn named(&self) -> [(&'static str, NetworkConfig); 4] {
         [

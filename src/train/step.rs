@@ -35,6 +35,19 @@ pub struct LossConfig {
     pub seed: Option<super::seed::SeedLoss>,
 }
 
+impl LossConfig {
+    /// Upstream's defaults: lsgan, λ_A = λ_B = 10, identity 0.5.
+    pub fn official() -> Self {
+        LossConfig {
+            gan_mode: GanMode::Lsgan,
+            lambda_a: 10.0,
+            lambda_b: 10.0,
+            lambda_identity: 0.5,
+            seed: None,
+        }
+    }
+}
+
 /// The two optimisers: one over both generators, one over both discriminators.
 #[derive(Debug)]
 pub struct Optimizers {
@@ -482,24 +495,11 @@ mod tests {
         let device = Device::flex();
         let g = GeneratorConfig::Resnet(ResnetGeneratorConfig::official(3, 3, 4, 2));
         let d = DiscriminatorConfig::basic(3, 4);
-        let model = crate::train::ModelConfig {
-            g_a: g.clone(),
-            g_b: g,
-            d_a: d.clone(),
-            d_b: d,
-            init_type: crate::model::InitType::Normal,
-            init_gain: 0.02,
-        };
+        let model = crate::train::ModelConfig::pair(g, d);
         let mut nets = crate::train::build_networks(&model, 7, &device);
         attach(&mut nets.g_a);
         attach(&mut nets.g_b);
-        let loss = LossConfig {
-            gan_mode: GanMode::Lsgan,
-            lambda_a: 10.0,
-            lambda_b: 10.0,
-            lambda_identity: 0.5,
-            seed: None,
-        };
+        let loss = LossConfig::official();
         let (real_a, real_b) = (
             images(1, 32, &device).remove(0),
             images(1, 32, &device).remove(0),

@@ -6,12 +6,22 @@ use std::path::Path;
 use burn::tensor::{Device, Tensor};
 use cyclegan::checkpoint::StateDict;
 use cyclegan::model::loss::GanMode;
-use cyclegan::model::{DiscriminatorConfig, GeneratorConfig, InitType, ParamMut, Params};
+use cyclegan::model::{DiscriminatorConfig, GeneratorConfig, ParamMut, Params};
 use cyclegan::train::networks::{NamedNetworks, Networks};
 use cyclegan::train::step::{GeneratorPass, attach, discriminator_losses};
 use cyclegan::train::{ModelConfig, build_networks};
 
 use super::{l2, l2_diff, read_tensors};
+
+/// The flags that make a run replay a trace: no image pool, the images as they are, in order.
+pub const TRACE_FLAGS: [&str; 6] = [
+    "--pool-size",
+    "0",
+    "--preprocess",
+    "none",
+    "--no-flip",
+    "--serial-batches",
+];
 
 /// `prefix.<net>.<key>` entries of the trace as one state dict per network.
 pub fn part(sd: &StateDict, prefix: &str, net: &str) -> StateDict {
@@ -28,15 +38,7 @@ pub fn trace_networks(
     trace: &StateDict,
     device: &Device,
 ) -> Networks {
-    let model = ModelConfig {
-        g_a: g.clone(),
-        g_b: g,
-        d_a: d.clone(),
-        d_b: d,
-        init_type: InitType::Normal,
-        init_gain: 0.02,
-    };
-    let mut nets = build_networks(&model, 0, device);
+    let mut nets = build_networks(&ModelConfig::pair(g, d), 0, device);
     for (name, mut net) in nets.named_mut() {
         net.load_state_dict(&part(trace, "init", name), device)
             .expect(name);
