@@ -549,7 +549,10 @@ mod tests {
         let e = parse(&["--recipe", "seed", "--checkpoint_interval", "0"]).unwrap_err();
         assert!(e.contains("-1 for none"), "{e}");
         let e = parse(&["--recipe", "seed", "--img_height", "130"]).unwrap_err();
-        assert!(e.contains("multiples of 4"), "{e}");
+        assert!(
+            e.contains("a multiple of 4 and at least 32, not 130,256"),
+            "{e}"
+        );
     }
 
     /// The tutorial's command line needs no --dataroot: `--dataset_name X` reads data/X.

@@ -335,13 +335,19 @@ impl TryFrom<&TrainArgs> for TrainConfig {
         let a = seed.as_ref().map_or(a, |(resolved, _)| resolved);
         let fail = |m: String| Err(UsageError(m));
         let (crop_h, crop_w) = (a.crop_height(), a.crop_width());
+        // The crop as the command line spells it: a side, or H,W.
+        let crop = if crop_h == crop_w {
+            crop_h.to_string()
+        } else {
+            format!("{crop_h},{crop_w}")
+        };
         let resizes_then_crops = matches!(
             a.preprocess,
             Preprocess::ResizeAndCrop | Preprocess::ScaleWidthAndCrop
         );
         if resizes_then_crops && crop_h.max(crop_w) > a.load_size {
             return fail(format!(
-                "--crop-size {crop_h},{crop_w} is larger than --load-size {}; use a crop no larger than the resized image",
+                "--crop-size {crop} is larger than --load-size {}; use a crop no larger than the resized image",
                 a.load_size
             ));
         }
@@ -440,7 +446,7 @@ impl TryFrom<&TrainArgs> for TrainConfig {
             let fits = |side: usize| side >= min && side.is_multiple_of(multiple);
             if !fits(crop_h) || !fits(crop_w) {
                 return fail(format!(
-                    "--netG {netg} with --netD {} needs --crop-size sides that are multiples of {multiple} and at least {min}, not {crop_h},{crop_w}",
+                    "--netG {netg} with --netD {} needs each --crop-size side a multiple of {multiple} and at least {min}, not {crop}",
                     a.net_d
                         .to_possible_value()
                         .map_or_else(String::new, |v| v.get_name().to_string()),
