@@ -30,7 +30,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Train a CycleGAN on unpaired folders (trainA/, trainB/) with the official recipe.
+    /// Train a CycleGAN on unpaired folders (trainA/, trainB/) with the official recipe or the
+    /// seed's (--recipe seed).
     Train(Box<train::TrainArgs>),
     /// Translate images (files, folders or globs) with a generator checkpoint of any layout.
     Translate(translate::TranslateArgs),
