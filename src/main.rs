@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -14,5 +12,6 @@ fn main() -> ExitCode {
         .without_time()
         .with_target(false)
         .init();
-    cyclegan::cli::run(cyclegan::cli::Cli::parse())
+    let cli = cyclegan::cli::Cli::parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit());
+    cyclegan::cli::run(cli)
 }

@@ -6,15 +6,12 @@ mod common;
 use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
+use common::trace::*;
 use common::*;
 use cyclegan::checkpoint::StateDict;
-use cyclegan::model::loss::GanMode;
-use cyclegan::model::{
-    DiscriminatorConfig, GeneratorConfig, InitType, ParamMut, Params, ResnetGeneratorConfig,
-};
-use cyclegan::train::networks::{NamedNetworks, Networks};
-use cyclegan::train::step::{LossConfig, attach, discriminator_losses, generator_pass};
-use cyclegan::train::{ModelConfig, build_networks};
+use cyclegan::model::{DiscriminatorConfig, GeneratorConfig, ResnetGeneratorConfig};
+use cyclegan::train::networks::Networks;
+use cyclegan::train::step::{LossConfig, attach, generator_pass};
 
 const LR: f64 = 2e-4;
 
@@ -27,95 +24,14 @@ fn trace_losses() -> serde_json::Value {
     serde_json::from_str(&text).expect("json")
 }
 
-/// `prefix.<net>.<key>` entries of the trace as one state dict per network.
-fn part(sd: &StateDict, prefix: &str, net: &str) -> StateDict {
-    let p = format!("{prefix}.{net}.");
-    sd.iter()
-        .filter_map(|(k, t)| k.strip_prefix(&p).map(|r| (r.to_string(), t.clone())))
-        .collect()
-}
-
 fn tiny_networks(device: &Device) -> Networks {
     let g = GeneratorConfig::Resnet(ResnetGeneratorConfig::official(3, 3, 8, 2));
-    let d = DiscriminatorConfig::basic(3, 8);
-    let model = ModelConfig {
-        g_a: g.clone(),
-        g_b: g,
-        d_a: d.clone(),
-        d_b: d,
-        init_type: InitType::Normal,
-        init_gain: 0.02,
-    };
-    let mut nets = build_networks(&model, 0, device);
-    let sd = trace();
-    for (name, mut net) in nets.named_mut() {
-        net.load_state_dict(&part(&sd, "init", name), device)
-            .expect(name);
-    }
-    nets
+    trace_networks(g, DiscriminatorConfig::basic(3, 8), &trace(), device)
 }
 
 fn image(sd: &StateDict, key: &str, device: &Device) -> Tensor<4> {
     let t = &sd[key];
     Tensor::from_data(TensorData::new(t.data.clone(), [1, 3, 32, 32]), device)
-}
-
-fn grads_of(
-    net: &mut impl Params,
-    grads: &burn::tensor::Gradients,
-    out: &mut Vec<(String, Vec<f32>)>,
-    name: &str,
-) {
-    net.visit("", &mut |key, p, _| {
-        let g = match p {
-            ParamMut::D1(t) => t.grad(grads).map(|g| g.into_data()),
-            ParamMut::D4(t) => t.grad(grads).map(|g| g.into_data()),
-            ParamMut::Count(_) => None,
-        };
-        let g = g
-            .expect("every parameter gets a gradient")
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("f32");
-        out.push((format!("{name}.{key}"), g));
-    });
-}
-
-/// The README's gradient rule: per tensor whose largest entry is ≥ 1e-4 of the largest
-/// gradient anywhere, ‖g − g_ref‖₂ ≤ 5e-2·‖g_ref‖₂.
-fn check_gradients(ours: &[(String, Vec<f32>)], reference: &StateDict) {
-    let largest = ours
-        .iter()
-        .map(|(k, _)| {
-            reference[&format!("grad1.{k}")]
-                .data
-                .iter()
-                .fold(0f32, |m, v| m.max(v.abs()))
-        })
-        .fold(0f32, f32::max);
-    let mut checked = 0;
-    for (key, g) in ours {
-        let r = &reference[&format!("grad1.{key}")].data;
-        let peak = r.iter().fold(0f32, |m, v| m.max(v.abs()));
-        if peak < 1e-4 * largest {
-            continue;
-        }
-        checked += 1;
-        let rel = l2_diff(g, r) / l2(r);
-        assert!(rel <= 5e-2, "gradient of {key}: relative error {rel}");
-    }
-    assert!(
-        checked > 10,
-        "only {checked} gradients were large enough to check"
-    );
-}
-
-fn rel_close(ours: f64, theirs: f64, tol: f64, what: &str) {
-    let rel = (ours - theirs).abs() / theirs.abs().max(1e-12);
-    assert!(
-        rel <= tol,
-        "{what}: ours {ours}, PyTorch {theirs}, relative error {rel} > {tol}"
-    );
 }
 
 #[test]
@@ -124,12 +40,7 @@ fn iteration_one_losses_and_gradients_match_pytorch() {
     let sd = trace();
     let mut nets = tiny_networks(&device);
     let (real_a, real_b) = (image(&sd, "real_A", &device), image(&sd, "real_B", &device));
-    let loss = LossConfig {
-        gan_mode: GanMode::Lsgan,
-        lambda_a: 10.0,
-        lambda_b: 10.0,
-        lambda_identity: 0.5,
-    };
+    let loss = LossConfig::official();
     let expected = &trace_losses()["losses"][0];
 
     attach(&mut nets.g_a);
@@ -146,38 +57,10 @@ fn iteration_one_losses_and_gradients_match_pytorch() {
     ] {
         rel_close(ours, expected[name].as_f64().expect("number"), 1e-5, name);
     }
-    let generated = &pass.generated;
-    let (fake_a, fake_b) = (
-        generated.fake_a.clone().inner(),
-        generated.fake_b.clone().inner(),
-    );
-    let grads = pass.loss_g.backward();
-    let mut ours = Vec::new();
-    grads_of(&mut nets.g_a, &grads, &mut ours, "G_A");
-    grads_of(&mut nets.g_b, &grads, &mut ours, "G_B");
-    drop(grads);
-
     // The discriminators see the fakes of the generators before their update, as upstream.
-    attach(&mut nets.d_a);
-    attach(&mut nets.d_b);
-    let (loss_d_a, loss_d_b) =
-        discriminator_losses(&nets, &real_a, &real_b, fake_a, fake_b, GanMode::Lsgan);
-    let value = |t: &Tensor<1>| t.clone().inner().into_scalar::<f32>() as f64;
-    rel_close(
-        value(&loss_d_a),
-        expected["D_A"].as_f64().expect("number"),
-        1e-5,
-        "D_A",
-    );
-    rel_close(
-        value(&loss_d_b),
-        expected["D_B"].as_f64().expect("number"),
-        1e-5,
-        "D_B",
-    );
-    let grads = (loss_d_a + loss_d_b).backward();
-    grads_of(&mut nets.d_a, &grads, &mut ours, "D_A");
-    grads_of(&mut nets.d_b, &grads, &mut ours, "D_B");
+    let (d_a, d_b, ours) = finish_iteration_one(&mut nets, pass, &real_a, &real_b);
+    rel_close(d_a, expected["D_A"].as_f64().expect("number"), 1e-5, "D_A");
+    rel_close(d_b, expected["D_B"].as_f64().expect("number"), 1e-5, "D_B");
     check_gradients(&ours, &sd);
 }
 
@@ -211,16 +94,11 @@ fn train_trace(root: &Path, checkpoints: &Path, extra: &[&str]) {
         "8",
         "--ndf",
         "8",
-        "--pool-size",
-        "0",
-        "--preprocess",
-        "none",
-        "--no-flip",
-        "--serial-batches",
         "--print-freq",
         "1",
         "--quiet",
     ];
+    args.extend(TRACE_FLAGS);
     if !extra.contains(&"--continue-train") {
         args.extend(["--init-from", init.to_str().expect("utf-8")]);
     }
@@ -252,29 +130,7 @@ fn cli_training_follows_the_pytorch_trace() {
     let run = checkpoints.join("trace");
 
     // Weights after iteration 1: ≥ 98% within 1e-6, every one within 2·lr + 1e-6.
-    let sd = trace();
-    let (mut total, mut close) = (0usize, 0usize);
-    for net in ["G_A", "G_B", "D_A", "D_B"] {
-        let ours = read_tensors(&run.join(format!("latest_net_{net}.safetensors")));
-        let theirs = part(&sd, "after1", net);
-        assert_eq!(
-            ours.keys().collect::<Vec<_>>(),
-            theirs.keys().collect::<Vec<_>>(),
-            "{net} keys"
-        );
-        for (key, t) in &theirs {
-            for (a, b) in ours[key].data.iter().zip(&t.data) {
-                let d = (a - b).abs() as f64;
-                assert!(d <= 2.0 * LR + 1e-6, "{net}.{key}: off by {d}");
-                total += 1;
-                close += usize::from(d <= 1e-6);
-            }
-        }
-    }
-    assert!(
-        close as f64 >= 0.98 * total as f64,
-        "only {close} of {total} weights within 1e-6"
-    );
+    check_weights_after_one(&run, &trace(), LR);
 
     // Two more iterations by resuming: the losses of iterations 2 and 3 within 2e-2 and 1e-1.
     train_trace(

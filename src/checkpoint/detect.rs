@@ -41,7 +41,12 @@ pub fn detect(sd: StateDict) -> Result<(NetworkConfig, StateDict, Vec<String>), 
     } else if let Some(s) = shape("model.1.weight").filter(|s| s.len() == 4 && s[2] == 7) {
         NetworkConfig::Generator(GeneratorConfig::Resnet(detect_resnet(&sd, &s)?))
     } else if let Some(s) = shape("model.0.weight").filter(|s| s.len() == 4 && s[2] == 4) {
-        NetworkConfig::Discriminator(detect_n_layers(&sd, &s)?)
+        // The seed's has its last conv at model.12 where a 70×70 PatchGAN's is at model.11.
+        if super::seed::is_seed_discriminator(&sd) {
+            NetworkConfig::Discriminator(super::seed::detect_discriminator(&sd, &s)?)
+        } else {
+            NetworkConfig::Discriminator(detect_n_layers(&sd, &s)?)
+        }
     } else {
         return Err(unknown_layout(&sd));
     };
@@ -92,9 +97,10 @@ pub fn check_buildable(config: &NetworkConfig, sd: &StateDict) -> Result<(), Det
             n_layers,
             ..
         }) => (&[("input_nc", *input_nc), ("ndf", *ndf)], *n_layers),
-        NetworkConfig::Discriminator(DiscriminatorConfig::Pixel { input_nc, ndf, .. }) => {
-            (&[("input_nc", *input_nc), ("ndf", *ndf)], 0)
-        }
+        NetworkConfig::Discriminator(
+            DiscriminatorConfig::Pixel { input_nc, ndf, .. }
+            | DiscriminatorConfig::Seed { input_nc, ndf, .. },
+        ) => (&[("input_nc", *input_nc), ("ndf", *ndf)], 0),
     };
     if let Some((name, c)) = channels.iter().find(|(_, c)| *c == 0 || *c > MAX_CHANNELS) {
         return refuse(format!(
@@ -167,6 +173,14 @@ fn min_weights(config: &NetworkConfig) -> u128 {
                 mult = next;
             }
             total.saturating_add(conv(16, d * mult, 1))
+        }
+        NetworkConfig::Discriminator(DiscriminatorConfig::Seed { input_nc, ndf, .. }) => {
+            let d = w(*ndf);
+            conv(16, w(*input_nc), d)
+                .saturating_add(conv(16, d, 2 * d))
+                .saturating_add(conv(16, 2 * d, 4 * d))
+                .saturating_add(conv(16, 4 * d, 8 * d))
+                .saturating_add(conv(16, 8 * d, 1))
         }
         NetworkConfig::Discriminator(DiscriminatorConfig::Pixel { input_nc, ndf, .. }) => {
             let d = w(*ndf);

@@ -10,8 +10,10 @@ pub mod error;
 pub mod format;
 pub mod pickle;
 pub mod pth;
+pub mod pth_write;
 pub mod repair;
 pub mod safetensors_io;
+pub mod seed;
 
 use std::collections::BTreeMap;
 use std::path::Path;

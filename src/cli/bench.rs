@@ -205,6 +205,7 @@ fn loader(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let options = DatasetOptions {
         load_size: args.load_size,
         crop_size: args.size,
+        crop_width: None,
         ..DatasetOptions::new(dataroot)
     };
     let dataset = UnalignedDataset::new(&options)?;
@@ -260,14 +261,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         args.n_blocks,
     ));
     let d = DiscriminatorConfig::basic(3, args.ndf);
-    let model = ModelConfig {
-        g_a: g.clone(),
-        g_b: g,
-        d_a: d.clone(),
-        d_b: d,
-        init_type: InitType::Normal,
-        init_gain: 0.02,
-    };
+    let model = ModelConfig::pair(g, d);
     let mut nets = build_networks(&model, 0, &device);
     let shape = [args.batch_size, 3, args.size, args.size];
     let x = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &device);
@@ -282,12 +276,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         out.insert("g_forward_s".into(), t.into());
     }
     if matches!(args.what, What::Train | What::Both) {
-        let loss = LossConfig {
-            gan_mode: GanMode::Lsgan,
-            lambda_a: 10.0,
-            lambda_b: 10.0,
-            lambda_identity: 0.5,
-        };
+        let loss = LossConfig::official();
         let mut optim = Optimizers {
             g: Adam::new(AdamConfig::default()),
             d: Adam::new(AdamConfig::default()),

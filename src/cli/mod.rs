@@ -9,6 +9,7 @@ pub mod bench;
 pub mod convert;
 pub mod download;
 pub mod info;
+pub mod seed_args;
 pub mod stdout;
 pub mod test;
 pub mod train;
@@ -29,7 +30,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Train a CycleGAN on unpaired folders (trainA/, trainB/) with the official recipe.
+    /// Train a CycleGAN on unpaired folders (trainA/, trainB/) with the official recipe or the
+    /// seed's (--recipe seed).
     Train(Box<train::TrainArgs>),
     /// Translate images (files, folders or globs) with a generator checkpoint of any layout.
     Translate(translate::TranslateArgs),
@@ -37,7 +39,8 @@ pub enum Command {
     Test(test::TestArgs),
     /// Show the architecture, parameter count and format of a checkpoint.
     Info(info::InfoArgs),
-    /// Convert a PyTorch .pth checkpoint to safetensors with the official key names.
+    /// Convert a checkpoint to safetensors with the official key names, or to a .pth (with
+    /// --layout seed, under the seed's keys).
     Convert(convert::ConvertArgs),
     /// Time generator forwards or training iterations on random data.
     Bench(bench::BenchArgs),
@@ -88,6 +91,26 @@ impl InferenceArgs {
     /// Seeds this thread's dropout stream (the generators run on the calling thread).
     pub fn seed_dropout(&self) {
         crate::model::seed_dropout(self.seed);
+    }
+}
+
+impl Cli {
+    /// Parses a command line as `Cli::try_parse_from` does, and records which `train` flags it
+    /// gave, which `--recipe` needs to tell a default from a choice.
+    pub fn parse_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().try_get_matches_from(args)?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        if let (Command::Train(train), Some(m)) =
+            (&mut cli.command, matches.subcommand_matches("train"))
+        {
+            train.given = seed_args::given_ids(m);
+        }
+        Ok(cli)
     }
 }
 

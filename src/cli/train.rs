@@ -3,13 +3,17 @@
 //! (upstream's `modify_commandline_options`) are optional here and resolved per model; a flag
 //! that means nothing for the chosen model is an error, not ignored.
 
+use std::collections::BTreeSet;
+use std::fmt;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, ValueEnum};
 
+use super::seed_args::{Recipe, SeedArgs};
 use super::{DeviceArgs, UsageError};
 use crate::data::{DatasetMode, DatasetOptions, Direction, LoaderConfig, Preprocess};
 use crate::model::loss::GanMode;
@@ -42,12 +46,19 @@ pub enum NormArg {
     None,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct TrainArgs {
+    /// Whose defaults to train with: official (upstream's train.py) or seed (eriklindernoren
+    /// PyTorch-GAN's cyclegan.py: its networks, averaged losses, LambdaLR schedule, shorter-side
+    /// resize, log line and samples; its flags, marked (--recipe seed), need it). Under seed,
+    /// --n-epochs is the seed's total (default 200) and --epoch its 0-based starting epoch.
+    #[arg(long, value_enum, default_value_t = Recipe::Official)]
+    pub recipe: Recipe,
     /// Folder with trainA/ and trainB/ (or train/A and train/B); for pix2pix, train/ holding
-    /// A|B pairs side by side (or train/A and train/B with matching file names).
-    #[arg(long)]
-    pub dataroot: PathBuf,
+    /// A|B pairs side by side (or train/A and train/B with matching file names). Required,
+    /// except under --recipe seed with --dataset_name (then data/<name>).
+    #[arg(long, required_unless_present = "dataset_name")]
+    pub dataroot: Option<PathBuf>,
     /// Experiment name: checkpoints, logs and samples go to <checkpoints-dir>/<name>/.
     #[arg(long, default_value = "experiment_name")]
     pub name: String,
@@ -69,7 +80,8 @@ pub struct TrainArgs {
     /// unet_<2^N>. Default: resnet_9blocks for cycle_gan, unet_256 for pix2pix.
     #[arg(long = "netG", alias = "netg")]
     pub net_g: Option<String>,
-    /// Discriminator: basic (70×70 PatchGAN), n_layers, pixel.
+    /// Discriminator: basic (70×70 PatchGAN), n_layers, pixel, seed (the seed's, h/16 × w/16
+    /// patches; the default with --recipe seed).
     #[arg(long = "netD", alias = "netd", value_enum, default_value_t = NetD::Basic)]
     pub net_d: NetD,
     /// Layers of the discriminator with --netD n_layers (basic is n_layers 3); ignored otherwise.
@@ -95,7 +107,8 @@ pub struct TrainArgs {
     /// No dropout (upstream's flag; the cycle_gan default).
     #[arg(long = "no-dropout", alias = "no_dropout", overrides_with = "dropout")]
     pub no_dropout: bool,
-    /// Up-sampling in ResNet generators: transpose (upstream) or resize (nearest ×2 + conv).
+    /// Up-sampling in ResNet generators: transpose (upstream) or resize (nearest ×2 + conv; the
+    /// default with --recipe seed).
     #[arg(long, value_enum, default_value_t = UpsamplingArg::Transpose)]
     pub upsampling: UpsamplingArg,
     /// How the initial weights are drawn (normal: N(0, --init-gain)).
@@ -130,15 +143,23 @@ pub struct TrainArgs {
     #[arg(long = "max-dataset-size", alias = "max_dataset_size")]
     pub max_dataset_size: Option<usize>,
     /// How images are scaled and cropped when loaded (resize_and_crop: to --load-size², then a
-    /// random --crop-size² crop).
+    /// random --crop-size crop; --recipe seed defaults to resize_shorter_and_crop).
     #[arg(long, value_enum, default_value_t = Preprocess::ResizeAndCrop)]
     pub preprocess: Preprocess,
-    /// Side images are resized to (the width, with scale_width) before cropping.
+    /// Side images are resized to (the width, with scale_width; the shorter side, with
+    /// resize_shorter_and_crop) before cropping; --recipe seed: int(1.12·--img_height).
     #[arg(long = "load-size", alias = "load_size", default_value_t = 286)]
     pub load_size: usize,
-    /// Side of the random square crop the networks train on.
-    #[arg(long = "crop-size", alias = "crop_size", default_value_t = 256)]
-    pub crop_size: usize,
+    /// The random crop the networks train on: a side (256: square, upstream's) or H,W
+    /// (rectangular; both multiples of 4 for the generators).
+    #[arg(long = "crop-size", alias = "crop_size", default_value = "256")]
+    pub crop_size: CropSize,
+    /// The crop's height (overrides --crop-size's).
+    #[arg(long = "crop-height", alias = "crop_height")]
+    pub crop_height: Option<usize>,
+    /// The crop's width (overrides --crop-size's).
+    #[arg(long = "crop-width", alias = "crop_width")]
+    pub crop_width: Option<usize>,
     /// Do not flip images left-right at random (flipping augments the data).
     #[arg(long = "no-flip", alias = "no_flip")]
     pub no_flip: bool,
@@ -188,7 +209,8 @@ pub struct TrainArgs {
     pub beta2: f64,
 
     // Schedule.
-    /// Epochs at the initial learning rate.
+    /// Epochs at the initial learning rate. Under --recipe seed: the seed's total number of
+    /// epochs (default 200), the decay starting after --decay_epoch.
     #[arg(long = "n-epochs", alias = "n_epochs", default_value_t = 100)]
     pub n_epochs: usize,
     /// Epochs after those over which the learning rate decays linearly to zero.
@@ -227,7 +249,8 @@ pub struct TrainArgs {
         default_value_t = 5
     )]
     pub save_epoch_freq: usize,
-    /// Log the losses (loss_log.csv and the terminal) every this many images.
+    /// Log the losses (loss_log.csv and the terminal) every this many images (--recipe seed: 1,
+    /// as the seed prints every batch).
     #[arg(long = "print-freq", alias = "print_freq", default_value_t = 100)]
     pub print_freq: u64,
     /// Save sample images for the web page every this many images.
@@ -239,8 +262,14 @@ pub struct TrainArgs {
     /// Start from the model's latest_net_<name>.{safetensors,pth} files in this folder
     /// (cycle_gan: G_A, G_B, D_A, D_B; pix2pix: G, D; generators required, discriminators
     /// optional); without it, from random weights.
+    /// The seed's saved_models/<dataset>/ folder (G_AB_<N>.pth, G_BA_<N>.pth, D_A_<N>.pth,
+    /// D_B_<N>.pth) works too, mapped onto ours: G_AB → G_A, G_BA → G_B, D_A → D_B, D_B → D_A.
     #[arg(long = "init-from", alias = "init_from")]
     pub init_from: Option<PathBuf>,
+    /// With the seed's folder in --init-from: which epoch's files N to load (default: the
+    /// highest).
+    #[arg(long = "init-epoch", alias = "init_epoch", requires = "init_from")]
+    pub init_epoch: Option<usize>,
     /// Stop (and save) when this many iterations are done in all, resumes included; without it,
     /// at the end of the last epoch.
     #[arg(long = "max-steps", alias = "max_steps")]
@@ -253,6 +282,65 @@ pub struct TrainArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub device: DeviceArgs,
+    #[command(flatten)]
+    pub seed_recipe: SeedArgs,
+    /// The ids of the flags the command line gave (filled by [`crate::cli::Cli::parse_args`]),
+    /// so that a recipe tells a default from a choice.
+    #[arg(skip)]
+    pub given: BTreeSet<String>,
+}
+
+/// `--crop-size`: one side (a square crop) or `H,W`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CropSize {
+    pub height: usize,
+    /// `None`: square.
+    pub width: Option<usize>,
+}
+
+impl FromStr for CropSize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let side = |v: &str| {
+            v.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("`{s}`: give a side (256) or height,width (128,192)"))
+        };
+        match s.split_once(',') {
+            Some((h, w)) => Ok(CropSize {
+                height: side(h)?,
+                width: Some(side(w)?),
+            }),
+            None => Ok(CropSize {
+                height: side(s)?,
+                width: None,
+            }),
+        }
+    }
+}
+
+impl fmt::Display for CropSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.width {
+            Some(w) => write!(f, "{},{w}", self.height),
+            None => write!(f, "{}", self.height),
+        }
+    }
+}
+
+impl TrainArgs {
+    /// The crop's height: --crop-height, else --crop-size's.
+    pub fn crop_height(&self) -> usize {
+        self.crop_height.unwrap_or(self.crop_size.height)
+    }
+
+    /// The crop's width: --crop-width, else --crop-size's (its side when square).
+    pub fn crop_width(&self) -> usize {
+        self.crop_width
+            .or(self.crop_size.width)
+            .unwrap_or(self.crop_size.height)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -265,15 +353,24 @@ impl TryFrom<&TrainArgs> for TrainConfig {
     type Error = UsageError;
 
     fn try_from(a: &TrainArgs) -> Result<Self, UsageError> {
+        let seed = super::seed_args::resolve(a)?;
+        let a = seed.as_ref().map_or(a, |(resolved, _)| resolved);
         let fail = |m: String| Err(UsageError(m));
+        let (crop_h, crop_w) = (a.crop_height(), a.crop_width());
+        // The crop as the command line spells it: a side, or H,W.
+        let crop = if crop_h == crop_w {
+            crop_h.to_string()
+        } else {
+            format!("{crop_h},{crop_w}")
+        };
         let resizes_then_crops = matches!(
             a.preprocess,
             Preprocess::ResizeAndCrop | Preprocess::ScaleWidthAndCrop
         );
-        if resizes_then_crops && a.crop_size > a.load_size {
+        if resizes_then_crops && crop_h.max(crop_w) > a.load_size {
             return fail(format!(
-                "--crop-size {} is larger than --load-size {}; use a crop no larger than the resized image",
-                a.crop_size, a.load_size
+                "--crop-size {crop} is larger than --load-size {}; use a crop no larger than the resized image",
+                a.load_size
             ));
         }
         for (flag, v) in [
@@ -389,6 +486,11 @@ impl TryFrom<&TrainArgs> for TrainConfig {
                 NetD::Basic => DiscriminatorConfig::basic(input_nc, a.ndf),
                 NetD::NLayers => DiscriminatorConfig::n_layers(input_nc, a.ndf, a.n_layers_d),
                 NetD::Pixel => DiscriminatorConfig::pixel(input_nc, a.ndf),
+                NetD::Seed => DiscriminatorConfig::Seed {
+                    input_nc,
+                    ndf: a.ndf,
+                    norm: NormKind::Instance,
+                },
             }
             .with_norm(norm)
         };
@@ -422,32 +524,37 @@ impl TryFrom<&TrainArgs> for TrainConfig {
                     lambda_a: a.lambda_a.unwrap_or(10.0),
                     lambda_b: a.lambda_b.unwrap_or(10.0),
                     lambda_identity: a.lambda_identity.unwrap_or(0.5),
+                    seed: None,
                 },
             }
         };
         // Crops the networks cannot run on would panic inside a layer at the first step.
         if a.preprocess.crops() {
             let (multiple, min) = (spec.size_multiple(), spec.min_side());
-            if a.crop_size < min || !a.crop_size.is_multiple_of(multiple) {
+            let fits = |side: usize| side >= min && side.is_multiple_of(multiple);
+            if !fits(crop_h) || !fits(crop_w) {
                 return fail(format!(
-                    "--netG {netg} with --netD {} needs --crop-size a multiple of {multiple} and at least {min}, not {}",
+                    "--netG {netg} with --netD {} needs each --crop-size side a multiple of {multiple} and at least {min}, not {crop}",
                     a.net_d
                         .to_possible_value()
                         .map_or_else(String::new, |v| v.get_name().to_string()),
-                    a.crop_size
                 ));
             }
         }
-        Ok(TrainConfig {
+        let Some(dataroot) = a.dataroot.clone() else {
+            return fail("--dataroot is required (or --dataset_name with --recipe seed)".into());
+        };
+        let mut config = TrainConfig {
             data: DatasetOptions {
-                dataroot: a.dataroot.clone(),
+                dataroot,
                 phase: a.phase.clone(),
                 direction: a.direction,
                 input_nc: a.input_nc,
                 output_nc: a.output_nc,
                 preprocess: a.preprocess,
                 load_size: a.load_size,
-                crop_size: a.crop_size,
+                crop_size: crop_h,
+                crop_width: (crop_w != crop_h).then_some(crop_w),
                 flip: !a.no_flip,
                 serial_batches: a.serial_batches,
                 max_dataset_size: a.max_dataset_size.unwrap_or(usize::MAX),
@@ -493,12 +600,18 @@ impl TryFrom<&TrainArgs> for TrainConfig {
                 print_freq: a.print_freq,
                 display_freq: a.display_freq,
                 quiet: a.quiet,
+                seed_sample_interval: None,
             },
             max_steps: a.max_steps,
             continue_train: a.continue_train,
             init_from: a.init_from.clone(),
+            init_epoch: a.init_epoch,
             seed: a.seed,
-        })
+        };
+        if let Some((_, extras)) = &seed {
+            extras.apply(&mut config);
+        }
+        Ok(config)
     }
 }
 
@@ -551,11 +664,10 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
     /// The config `cyclegan train` builds from `args`.
     fn config_of(args: &[&str]) -> TrainConfig {
-        let cli = crate::cli::Cli::try_parse_from(args).expect("valid arguments");
+        let cli = crate::cli::Cli::parse_args(args).expect("valid arguments");
         let crate::cli::Command::Train(train) = cli.command else {
             panic!("not a train command");
         };

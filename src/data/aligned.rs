@@ -81,6 +81,7 @@ impl AlignedDataset {
             preprocess: opt.preprocess,
             load_size: opt.load_size,
             crop_size: opt.crop_size,
+            crop_width: opt.crop_width,
             flip: opt.flip,
             channels,
         };

@@ -79,6 +79,9 @@ pub struct DatasetOptions {
     pub preprocess: Preprocess,
     pub load_size: usize,
     pub crop_size: usize,
+    /// A rectangular crop's width (`--crop-size H,W`); `None`: square, as upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop_width: Option<usize>,
     /// `!no_flip`.
     pub flip: bool,
     /// Take B files in order (`index % len_b`) instead of at random.
@@ -101,6 +104,7 @@ impl DatasetOptions {
             preprocess: Preprocess::ResizeAndCrop,
             load_size: 286,
             crop_size: 256,
+            crop_width: None,
             flip: true,
             serial_batches: false,
             max_dataset_size: usize::MAX,
@@ -154,6 +158,7 @@ impl UnalignedDataset {
             preprocess: opt.preprocess,
             load_size: opt.load_size,
             crop_size: opt.crop_size,
+            crop_width: opt.crop_width,
             flip: opt.flip,
             channels,
         };
@@ -339,6 +344,7 @@ mod tests {
         DatasetOptions {
             load_size: 12,
             crop_size: 8,
+            crop_width: None,
             ..DatasetOptions::new(root)
         }
     }

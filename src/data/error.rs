@@ -82,12 +82,15 @@ pub enum DataError {
     },
 
     #[error(
-        "`{path}`: --crop-size {crop_size} is larger than the image after preprocessing \
-         ({width}×{height}); lower --crop-size or raise --load-size, or use --preprocess none"
+        "`{path}`: --crop-size {} is larger than the image after preprocessing \
+         ({width}×{height}); lower --crop-size or raise --load-size, or use --preprocess none",
+        crop_width.map_or_else(|| crop_size.to_string(), |w| format!("{crop_size},{w}"))
     )]
     CropTooLarge {
         path: PathBuf,
         crop_size: usize,
+        /// A rectangular crop's width.
+        crop_width: Option<usize>,
         width: usize,
         height: usize,
     },

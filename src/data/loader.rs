@@ -524,6 +524,7 @@ mod tests {
         DatasetOptions {
             load_size: 12,
             crop_size: 8,
+            crop_width: None,
             ..DatasetOptions::new(root)
         }
     }
@@ -664,6 +665,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let opts = DatasetOptions {
             crop_size: 64,
+            crop_width: None,
             ..tiny_dataset(t.path())
         };
         let l = loader(&opts, 1, 2);

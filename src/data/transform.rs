@@ -41,16 +41,20 @@ pub enum Preprocess {
     ScaleWidth,
     /// `scale_width`, then a random `--crop-size`² crop.
     ScaleWidthAndCrop,
+    /// The shorter side to `--load-size` (aspect kept), then a random `--crop-size` crop: the
+    /// seed's `Resize(int(1.12·img_height))` + `RandomCrop((img_height, img_width))`.
+    ResizeShorterAndCrop,
     /// Only round both sides to a multiple of 4 (bicubic), as the generators need.
     None,
 }
 
 impl Preprocess {
-    pub const ALL: [Preprocess; 5] = [
+    pub const ALL: [Preprocess; 6] = [
         Preprocess::ResizeAndCrop,
         Preprocess::Crop,
         Preprocess::ScaleWidth,
         Preprocess::ScaleWidthAndCrop,
+        Preprocess::ResizeShorterAndCrop,
         Preprocess::None,
     ];
 
@@ -61,6 +65,7 @@ impl Preprocess {
             Preprocess::Crop => "crop",
             Preprocess::ScaleWidth => "scale_width",
             Preprocess::ScaleWidthAndCrop => "scale_width_and_crop",
+            Preprocess::ResizeShorterAndCrop => "resize_shorter_and_crop",
             Preprocess::None => "none",
         }
     }
@@ -69,7 +74,10 @@ impl Preprocess {
     pub fn crops(self) -> bool {
         matches!(
             self,
-            Preprocess::ResizeAndCrop | Preprocess::Crop | Preprocess::ScaleWidthAndCrop
+            Preprocess::ResizeAndCrop
+                | Preprocess::Crop
+                | Preprocess::ScaleWidthAndCrop
+                | Preprocess::ResizeShorterAndCrop
         )
     }
 }
@@ -89,7 +97,8 @@ impl FromStr for Preprocess {
             .ok_or_else(|| DataError::Parse {
                 what: "--preprocess",
                 value: s.to_string(),
-                expected: "resize_and_crop, crop, scale_width, scale_width_and_crop, none",
+                expected: "resize_and_crop, crop, scale_width, scale_width_and_crop, \
+                           resize_shorter_and_crop, none",
             })
     }
 }
@@ -99,7 +108,10 @@ impl FromStr for Preprocess {
 pub struct TransformConfig {
     pub preprocess: Preprocess,
     pub load_size: usize,
+    /// The crop's height, and its width unless `crop_width` says otherwise.
     pub crop_size: usize,
+    /// A rectangular crop's width (`--crop-size H,W`); `None`: square, as upstream.
+    pub crop_width: Option<usize>,
     /// `!no_flip`: a horizontal flip with probability 0.5.
     pub flip: bool,
     /// 1 (grayscale, converted when loading) or 3.
@@ -113,6 +125,7 @@ impl TransformConfig {
             preprocess,
             load_size,
             crop_size,
+            crop_width: None,
             flip: true,
             channels: 3,
         }
@@ -163,24 +176,32 @@ impl TransformConfig {
                 }
                 Some(resize_bicubic(img, w, h))
             }
+            Preprocess::ResizeShorterAndCrop => {
+                let (w, h) = shorter_side_size(img.width, img.height, self.load_size);
+                if w == 0 || h == 0 {
+                    return Err(degenerate(w, h));
+                }
+                Some(resize_bicubic(img, w, h))
+            }
             Preprocess::Crop => None,
         };
         let img = resized.as_ref().unwrap_or(img);
 
         let cropped = if self.preprocess.crops() {
-            let c = self.crop_size;
-            if c == 0 || c > img.width || c > img.height {
+            let (ch, cw) = (self.crop_size, self.crop_width.unwrap_or(self.crop_size));
+            if ch == 0 || cw == 0 || cw > img.width || ch > img.height {
                 return Err(DataError::CropTooLarge {
                     path: path.to_path_buf(),
-                    crop_size: c,
+                    crop_size: self.crop_size,
+                    crop_width: self.crop_width,
                     width: img.width,
                     height: img.height,
                 });
             }
             // torchvision's RandomCrop: top, then left, each uniform over every valid offset.
-            let y = rng.gen_range(0..=img.height - c);
-            let x = rng.gen_range(0..=img.width - c);
-            Some(crop(img, x, y, c, c))
+            let y = rng.gen_range(0..=img.height - ch);
+            let x = rng.gen_range(0..=img.width - cw);
+            Some(crop(img, x, y, cw, ch))
         } else {
             None
         };
@@ -212,6 +233,21 @@ pub fn scale_width_size(
     }
     let h = ((target * oh) as f64 / ow as f64).max(crop_size as f64) as usize;
     Some((target, h))
+}
+
+/// torchvision's `Resize(size)` with an int size: the shorter side becomes `size` and the
+/// longer `int(size · long / short)` (truncated, as Python's `int()`); `(w, h)`.
+pub fn shorter_side_size(w: usize, h: usize, size: usize) -> (usize, usize) {
+    let (short, long) = if w <= h { (w, h) } else { (h, w) };
+    if short == 0 {
+        return (0, 0);
+    }
+    let new_long = (size as f64 * long as f64 / short as f64) as usize;
+    if w <= h {
+        (size, new_long)
+    } else {
+        (new_long, size)
+    }
 }
 
 /// Upstream's `__make_power_2` size: each side `round(side / base) · base`, with Python's
@@ -339,6 +375,7 @@ mod tests {
             preprocess: Preprocess::Crop,
             load_size: 0,
             crop_size: 6,
+            crop_width: None,
             flip: false,
             channels: 1,
         };
@@ -367,6 +404,7 @@ mod tests {
             preprocess: Preprocess::ScaleWidth, // 5 wide, target 5, height 1 >= crop 1: kept
             load_size: 5,
             crop_size: 1,
+            crop_width: None,
             flip: true,
             channels: 1,
         };
@@ -438,6 +476,7 @@ mod tests {
             preprocess: Preprocess::None,
             load_size: 286,
             crop_size: 256,
+            crop_width: None,
             flip: false,
             channels: 3,
         };
@@ -475,6 +514,7 @@ mod tests {
                 width: 200,
                 height: 200,
                 crop_size: 256,
+                crop_width: None,
                 ..
             })
         ));

@@ -3,6 +3,7 @@
 //! convolutions judging overlapping 70×70 patches, one logit per patch (no sigmoid; the GAN loss
 //! decides how to read it).
 
+use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +29,13 @@ pub enum DiscriminatorConfig {
         ndf: usize,
         norm: NormKind,
         use_bias: bool,
+    },
+    /// `seed`: the seed's (eriklindernoren PyTorch-GAN) discriminator, an (h/16, w/16) patch
+    /// output ([`super::seed_discriminator`]).
+    Seed {
+        input_nc: usize,
+        ndf: usize,
+        norm: NormKind,
     },
 }
 
@@ -76,6 +84,11 @@ impl DiscriminatorConfig {
                 norm,
                 use_bias: norm.conv_bias(),
             },
+            DiscriminatorConfig::Seed { input_nc, ndf, .. } => DiscriminatorConfig::Seed {
+                input_nc,
+                ndf,
+                norm,
+            },
         }
     }
 
@@ -91,6 +104,7 @@ impl DiscriminatorConfig {
                 (stride1 + 1) << halvings
             }
             DiscriminatorConfig::Pixel { .. } => 1,
+            DiscriminatorConfig::Seed { .. } => super::seed_discriminator::MIN_SIDE,
         }
     }
 
@@ -107,15 +121,7 @@ impl DiscriminatorConfig {
             } => {
                 prefix = "model";
                 // model.0 conv, model.1 LeakyReLU, then [conv, norm, LeakyReLU] per level.
-                layers.push(DLayer::new(
-                    0,
-                    [input_nc, ndf],
-                    (4, 2, 1),
-                    true,
-                    None,
-                    true,
-                    device,
-                ));
+                layers.push(DLayer::input(input_nc, ndf, device));
                 let mut mult = 1;
                 let mut index = 2;
                 for n in 1..=n_layers {
@@ -183,21 +189,31 @@ impl DiscriminatorConfig {
                     device,
                 ));
             }
+            DiscriminatorConfig::Seed {
+                input_nc,
+                ndf,
+                norm,
+            } => {
+                prefix = "model";
+                layers = super::seed_discriminator::layers(input_nc, ndf, norm, device);
+            }
         }
         Discriminator { prefix, layers }
     }
 }
 
 #[derive(Debug)]
-struct DLayer {
+pub(super) struct DLayer {
     index: usize,
     conv: Conv2d,
     norm: Option<Norm2d>,
     activate: bool,
+    /// `nn.ZeroPad2d((1, 0, 1, 0))` in front of the convolution (the seed's last layer).
+    pad_top_left: bool,
 }
 
 impl DLayer {
-    fn new(
+    pub(super) fn new(
         index: usize,
         channels: [usize; 2],
         (kernel, stride, padding): (usize, usize, usize),
@@ -212,6 +228,21 @@ impl DLayer {
             conv,
             norm,
             activate,
+            pad_top_left: false,
+        }
+    }
+
+    /// `model.0`: a 4×4 stride-2 convolution with bias and a LeakyReLU, no norm, the first layer
+    /// of the PatchGAN and of the seed's discriminator alike.
+    pub(super) fn input(input_nc: usize, ndf: usize, device: &Device) -> Self {
+        DLayer::new(0, [input_nc, ndf], (4, 2, 1), true, None, true, device)
+    }
+
+    /// The same layer behind a one-pixel zero pad on the top and the left.
+    pub(super) fn after_top_left_pad(self) -> Self {
+        Self {
+            pad_top_left: true,
+            ..self
         }
     }
 }
@@ -229,6 +260,11 @@ impl Discriminator {
     /// `basic`)
     pub fn forward(&self, x: Tensor<4>, mode: Mode) -> Tensor<4> {
         self.layers.iter().fold(x, |x, layer| {
+            let x = if layer.pad_top_left {
+                x.pad([(1, 0), (1, 0)], PadMode::Constant(0.0))
+            } else {
+                x
+            };
             let y = layer.conv.forward(x);
             match (&layer.norm, layer.activate) {
                 (Some(norm), true) => norm.forward_activated(y, mode, Activation::LeakyRelu(0.2)),

@@ -12,6 +12,7 @@ pub mod loss;
 pub mod netg;
 pub mod params;
 pub mod resnet;
+pub mod seed_discriminator;
 pub mod state_dict;
 pub mod unet;
 
@@ -192,7 +193,9 @@ impl NetworkConfig {
             NetworkConfig::Generator(GeneratorConfig::Resnet(c)) => c.norm,
             NetworkConfig::Generator(GeneratorConfig::Unet(c)) => c.norm,
             NetworkConfig::Discriminator(
-                DiscriminatorConfig::NLayers { norm, .. } | DiscriminatorConfig::Pixel { norm, .. },
+                DiscriminatorConfig::NLayers { norm, .. }
+                | DiscriminatorConfig::Pixel { norm, .. }
+                | DiscriminatorConfig::Seed { norm, .. },
             ) => *norm,
         }
     }
@@ -230,6 +233,11 @@ impl DiscriminatorConfig {
             } => {
                 format!("pixel (ndf {ndf}, {input_nc} channels, norm {norm})")
             }
+            DiscriminatorConfig::Seed {
+                input_nc,
+                ndf,
+                norm,
+            } => format!("seed (ndf {ndf}, {input_nc} channels, norm {norm}, h/16 × w/16 patches)"),
         }
     }
 }

@@ -60,6 +60,8 @@ pub enum NetD {
     NLayers,
     /// A 1×1 PatchGAN.
     Pixel,
+    /// The seed's (eriklindernoren PyTorch-GAN): four stride-2 blocks, an (h/16, w/16) output.
+    Seed,
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod plot;
 pub mod pool;
 pub mod report;
 pub mod schedule;
+pub mod seed;
 pub mod state;
 pub mod step;
 
@@ -65,9 +66,26 @@ pub struct OutputConfig {
     pub print_freq: u64,
     pub display_freq: u64,
     pub quiet: bool,
+    /// `--recipe seed`: the seed's sample grids every this many batches, in place of
+    /// `display_freq`'s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_sample_interval: Option<u64>,
 }
 
 impl ModelConfig {
+    /// Both generators `g` and both discriminators `d` (one architecture for the two domains),
+    /// with upstream's `normal` initialisation (gain 0.02).
+    pub fn pair(g: GeneratorConfig, d: DiscriminatorConfig) -> Self {
+        ModelConfig {
+            g_a: g.clone(),
+            g_b: g,
+            d_a: d.clone(),
+            d_b: d,
+            init_type: InitType::Normal,
+            init_gain: 0.02,
+        }
+    }
+
     /// Each network's config under its name, in the order of [`Networks`]' table.
     pub fn named(&self) -> [(&'static str, NetworkConfig); 4] {
         [
@@ -117,9 +135,30 @@ pub struct TrainConfig {
     /// Stop once this many iterations are done in all, counting those before a resume.
     pub max_steps: Option<u64>,
     pub continue_train: bool,
-    /// A folder with the model's `latest_net_<name>.{safetensors,pth}` to start from.
+    /// A folder with the model's `latest_net_<name>.{safetensors,pth}` to start from, or the
+    /// seed's `saved_models/<dataset>/` folder.
     pub init_from: Option<PathBuf>,
+    /// With a seed folder in `init_from`: the epoch N of its `*_<N>.pth` (default: the highest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_epoch: Option<usize>,
     pub seed: u64,
+}
+
+impl TrainConfig {
+    /// CycleGAN's networks and objective; `None` for pix2pix.
+    pub fn cycle_gan(&self) -> Option<(&ModelConfig, &step::LossConfig)> {
+        match &self.spec {
+            ModelSpec::CycleGan { model, loss } => Some((model, loss)),
+            ModelSpec::Pix2Pix { .. } => None,
+        }
+    }
+
+    pub fn cycle_gan_mut(&mut self) -> Option<(&mut ModelConfig, &mut step::LossConfig)> {
+        match &mut self.spec {
+            ModelSpec::CycleGan { model, loss } => Some((model, loss)),
+            ModelSpec::Pix2Pix { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,8 +202,12 @@ pub enum TrainError {
         kept: String,
         dir: PathBuf,
     },
-    #[error("--init-from {dir}: no {file}.safetensors or {file}.pth")]
+    #[error(
+        "--init-from {dir}: no {file}.safetensors or {file}.pth (nor the seed's saved models, G_AB_<N>.pth …)"
+    )]
     InitMissing { dir: PathBuf, file: String },
+    #[error("--init-from {0}")]
+    SeedFolder(#[from] checkpoint::seed::SeedFolderError),
 }
 
 /// How a run ended.
@@ -210,14 +253,24 @@ pub fn train(
         position = state::load(&dir, &mut nets, &mut optim, device)?;
     } else {
         if let Some(init) = &config.init_from {
-            load_init(init, &mut nets, device)?;
+            load_init(init, config.init_epoch, &mut nets, device)?;
         }
         // A checkpoint exists from the first moment, so a run killed at any point can be
         // resumed with --continue-train and always leaves a loadable latest_net_*.
         save_latest(&dir, config, &mut nets, &optim, position)?;
     }
-    let mut report =
-        report::Report::open(&dir, config, position, !config.continue_train).map_err(io(&dir))?;
+    let mut seed_samples = match config.output.seed_sample_interval {
+        Some(interval) => Some(seed::Samples::new(config, interval, config.output.quiet)?),
+        None => None,
+    };
+    let mut report = report::Report::open(
+        &dir,
+        config,
+        position,
+        !config.continue_train,
+        batches_per_epoch,
+    )
+    .map_err(io(&dir))?;
     report.print_start(config, &loader, &mut nets, device, position);
 
     let mut interrupted = false;
@@ -251,13 +304,15 @@ pub fn train(
             position.total_iters += config.loader.batch_size as u64;
             let t = position.total_iters;
             progress.inc(1);
-            progress.set_message(report::short_losses(&losses));
+            progress.set_message(report.short_losses(&losses));
             if t.is_multiple_of(config.output.print_freq) {
                 report
                     .log(position, lr, step_start.elapsed().as_secs_f64(), &losses)
                     .map_err(io(&dir))?;
             }
-            if t.is_multiple_of(config.output.display_freq) {
+            if let (Some(samples), Trainee::CycleGan { nets, .. }) = (&mut seed_samples, &nets) {
+                samples.after_step(nets, position, batches_per_epoch, device)?;
+            } else if t.is_multiple_of(config.output.display_freq) {
                 report.samples(position, visuals).map_err(io(&dir))?;
             }
             let at_max = config.max_steps.is_some_and(|m| position.steps >= m);
@@ -350,13 +405,36 @@ fn dropout_seed(seed: u64, steps: u64) -> u64 {
 }
 
 /// `--init-from`: generators are required, discriminators optional (official pretrained
-/// models ship only a generator), and whatever is missing is said.
-fn load_init(dir: &Path, nets: &mut Trainee, device: &Device) -> Result<(), TrainError> {
-    let find = |name: &str| {
-        ["safetensors", "pth"]
+/// models ship only a generator), and whatever is missing is said. A folder of the seed's
+/// saved models (`G_AB_<N>.pth` …) loads its epoch `init_epoch` (or its highest) under our names
+/// ([`checkpoint::seed::SEED_NAMES`]).
+fn load_init(
+    dir: &Path,
+    init_epoch: Option<usize>,
+    nets: &mut Trainee,
+    device: &Device,
+) -> Result<(), TrainError> {
+    let seed = checkpoint::seed::find(dir, init_epoch)?;
+    if seed.is_none()
+        && let Some(epoch) = init_epoch
+    {
+        return Err(checkpoint::seed::SeedFolderError::NoSuchEpoch {
+            dir: dir.to_path_buf(),
+            epoch,
+            available: "none".into(),
+        }
+        .into());
+    }
+    let find = |name: &str| match &seed {
+        Some(files) => files
+            .files
+            .iter()
+            .find(|(ours, _)| *ours == name)
+            .and_then(|(_, p)| p.clone()),
+        None => ["safetensors", "pth"]
             .iter()
             .map(|ext| dir.join(format!("latest_net_{name}.{ext}")))
-            .find(|p| p.exists())
+            .find(|p| p.exists()),
     };
     for (name, mut net) in nets.named_mut() {
         let Some(path) = find(name) else {

@@ -10,6 +10,7 @@ use super::ModelConfig;
 use super::networks::{NamedNetworks, NetMut, Networks};
 use super::pix2pix::{Pix2PixConfig, Pix2PixLosses, Pix2PixNetworks, pix2pix_step};
 use super::pool::ImagePool;
+use super::seed::{self, SeedLoss};
 use super::step::{LossConfig, Optimizers, Pools, StepLosses, train_step};
 use crate::model::{GeneratorConfig, NetworkConfig, init_weights};
 
@@ -45,11 +46,21 @@ impl ModelSpec {
         }
     }
 
-    /// The loss names of the log, in upstream's `loss_names` order.
+    /// The loss names of the log, in upstream's `loss_names` order (the seed's with
+    /// `--recipe seed`).
     pub fn loss_names(&self) -> &'static [&'static str] {
         match self {
+            ModelSpec::CycleGan { loss, .. } if loss.seed.is_some() => &seed::LOG_NAMES,
             ModelSpec::CycleGan { .. } => &StepLosses::NAMES,
             ModelSpec::Pix2Pix { .. } => &Pix2PixLosses::NAMES,
+        }
+    }
+
+    /// `--recipe seed`'s objective, where the run has it.
+    pub fn seed_loss(&self) -> Option<&SeedLoss> {
+        match self {
+            ModelSpec::CycleGan { loss, .. } => loss.seed.as_ref(),
+            ModelSpec::Pix2Pix { .. } => None,
         }
     }
 
@@ -173,12 +184,20 @@ impl Trainee {
     ) -> (Losses, SampleRows) {
         match self {
             Trainee::CycleGan { nets, pools, loss } => {
-                let (losses, v) = train_step(nets, optim, pools, real_a, real_b, loss, lr);
+                let (step, v) = train_step(nets, optim, pools, real_a, real_b, loss, lr);
+                // The seed logs its own figures of the same iteration.
+                let losses = match &loss.seed {
+                    Some(s) => Losses {
+                        names: &seed::LOG_NAMES,
+                        values: seed::log_values(&step, s).to_vec(),
+                    },
+                    None => step.into(),
+                };
                 let rows = vec![
                     vec![Some(v.real_a), Some(v.fake_b), Some(v.rec_a), v.idt_b],
                     vec![Some(v.real_b), Some(v.fake_a), Some(v.rec_b), v.idt_a],
                 ];
-                (losses.into(), SampleRows(rows))
+                (losses, SampleRows(rows))
             }
             Trainee::Pix2Pix { nets, config } => {
                 let (losses, images) = pix2pix_step(nets, optim, real_a, real_b, config, lr);

@@ -14,6 +14,7 @@ use super::TrainConfig;
 use super::model::{Losses, ModelSpec, SampleRows, Trainee};
 use super::networks::NamedNetworks;
 use super::plot;
+use super::seed;
 use super::state::Position;
 use crate::atomic_write::write_atomic;
 use crate::data::{ImageTensor, Loader};
@@ -40,8 +41,14 @@ pub struct Report {
     /// Bars and notes are for people; logs (stderr not a terminal) get upstream's printed lines.
     interactive: bool,
     log: File,
+    /// The logged losses' names: the model's, or the seed's five with `--recipe seed`.
     names: &'static [&'static str],
     legend: &'static str,
+    /// `--recipe seed`: the seed's log line and sample grids.
+    seed: bool,
+    /// For the seed's line: its epoch and batch counts.
+    batches_per_epoch: usize,
+    last_epoch: usize,
     history: Vec<(u64, Vec<f64>)>,
     samples: Vec<(String, String)>,
 }
@@ -54,12 +61,14 @@ impl Report {
         config: &TrainConfig,
         position: Position,
         fresh: bool,
+        batches_per_epoch: usize,
     ) -> io::Result<Self> {
         fs::create_dir_all(dir.join("web").join("images"))?;
         let json = serde_json::to_string_pretty(config).map_err(io::Error::other)?;
         write_atomic(&dir.join("opt.json"), json.as_bytes())?;
         let log_path = dir.join(LOG_FILE);
         let names = config.spec.loss_names();
+        let seed = config.spec.seed_loss().is_some();
         let mut history = Vec::new();
         let mut kept = header(names);
         if !fresh && let Ok(file) = File::open(&log_path) {
@@ -100,6 +109,9 @@ impl Report {
             log,
             names,
             legend: config.spec.sample_legend(),
+            seed,
+            batches_per_epoch,
+            last_epoch: config.schedule.last_epoch(),
             history,
             samples,
         })
@@ -193,18 +205,41 @@ impl Report {
             "{},{},{},{lr:e},{seconds:.4}",
             p.epoch, p.total_iters, p.steps
         );
-        for v in &losses.values {
+        let values = losses.values.clone();
+        for v in &values {
             let _ = write!(row, ",{v:.6}");
         }
         writeln!(self.log, "{row}")?;
         self.log.flush()?;
-        self.history.push((p.steps, losses.values.clone()));
+        if self.seed && !self.quiet && !self.interactive {
+            // The seed's line, with its 0-based epoch and batch and its ETA (this iteration's
+            // time for each one left).
+            let batches = self.batches_per_epoch;
+            let left = (self.last_epoch.saturating_sub(p.epoch) * batches
+                + batches.saturating_sub(p.next_batch)) as f64;
+            let figures: [f64; 5] = values.clone().try_into().unwrap_or([f64::NAN; 5]);
+            eprintln!(
+                "{}",
+                seed::log_line(
+                    p.epoch.saturating_sub(1),
+                    self.last_epoch,
+                    p.next_batch.saturating_sub(1),
+                    batches,
+                    &figures,
+                    seconds * left
+                )
+            );
+        }
+        self.history.push((p.steps, values));
+        if self.seed {
+            return Ok(());
+        }
         if !self.quiet && !self.interactive {
             eprintln!(
                 "(epoch: {}, iters: {}, time: {seconds:.3}) {}",
                 p.epoch,
                 p.total_iters,
-                short_losses(losses)
+                self.short_losses(losses)
             );
         }
         Ok(())
@@ -244,7 +279,12 @@ impl Report {
             html.push_str("<h2>Losses</h2>\n");
             html.push_str(&plot::loss_svg(&self.history, self.names, &COLORS));
         }
-        let _ = writeln!(html, "<h2>Samples</h2>\n<p>{}</p>", escape(self.legend));
+        if self.seed {
+            // --recipe seed writes the seed's grids instead (train::seed::Samples).
+            html.push_str("<h2>Samples</h2>\n<p>The seed's sample grids (rows real_A, fake_B, real_B, fake_A) are in <code>../images/</code>, one per <code>--sample_interval</code> batches.</p>\n");
+        } else {
+            let _ = writeln!(html, "<h2>Samples</h2>\n<p>{}</p>", escape(self.legend));
+        }
         for (file, caption) in self.samples.iter().rev() {
             let _ = writeln!(
                 html,
@@ -269,15 +309,17 @@ fn header(names: &[&str]) -> String {
     h
 }
 
-/// Losses in upstream's printed order, short enough for a progress bar.
-pub fn short_losses(losses: &Losses) -> String {
-    losses
-        .names
-        .iter()
-        .zip(&losses.values)
-        .map(|(n, v)| format!("{n} {v:.3}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+impl Report {
+    /// The logged losses, short enough for a progress bar.
+    pub fn short_losses(&self, losses: &Losses) -> String {
+        losses
+            .names
+            .iter()
+            .zip(&losses.values)
+            .map(|(n, v)| format!("{n} {v:.3}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
 }
 
 /// Lays out tiles (RGB or gray, [-1, 1]) in rows; a missing tile (identity off) stays mid-gray.

@@ -20,6 +20,10 @@ pub enum LrPolicy {
     Step,
     Plateau,
     Cosine,
+    /// `--recipe seed`'s `LambdaLR` (see [`super::seed::lr_factor`]): `n_epochs` holds its
+    /// `--decay_epoch`, `n_epochs_decay` the epochs after it, so the run ends at its total.
+    #[value(skip)]
+    Seed,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -64,6 +68,9 @@ impl ScheduleConfig {
             LrPolicy::Cosine => {
                 let t_max = self.n_epochs.max(1) as f64;
                 self.lr * (1.0 + (std::f64::consts::PI * k / t_max).cos()) / 2.0
+            }
+            LrPolicy::Seed => {
+                self.lr * super::seed::lr_factor(epoch, self.n_epochs, self.last_epoch())
             }
             LrPolicy::Plateau => {
                 let mut state = PlateauState::default();

@@ -29,6 +29,23 @@ pub struct LossConfig {
     pub lambda_a: f64,
     pub lambda_b: f64,
     pub lambda_identity: f64,
+    /// `--recipe seed`: the seed's objective ([`super::seed`]) with its weights, in place of
+    /// the lambdas above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<super::seed::SeedLoss>,
+}
+
+impl LossConfig {
+    /// Upstream's defaults: lsgan, λ_A = λ_B = 10, identity 0.5.
+    pub fn official() -> Self {
+        LossConfig {
+            gan_mode: GanMode::Lsgan,
+            lambda_a: 10.0,
+            lambda_b: 10.0,
+            lambda_identity: 0.5,
+            seed: None,
+        }
+    }
 }
 
 /// The two optimisers: one over both generators, one over both discriminators.
@@ -116,6 +133,7 @@ pub fn generator_pass(
         lambda_a,
         lambda_b,
         lambda_identity,
+        ..
     } = *loss;
     let generated = generate(nets, real_a, real_b, lambda_identity > 0.0);
     let Generated {
@@ -178,7 +196,12 @@ pub struct Generated {
 /// as three: calls of one network that do not wait on each other run as one stacked batch
 /// ([`forward_stacked`]). Where the step shares Winograd-transformed weights
 /// ([`ops::shared::SharedWeights`]), G_A's two calls share theirs; G_B, called once, keeps none.
-fn generate(nets: &Networks, real_a: &Tensor<4>, real_b: &Tensor<4>, identity: bool) -> Generated {
+pub(super) fn generate(
+    nets: &Networks,
+    real_a: &Tensor<4>,
+    real_b: &Tensor<4>,
+    identity: bool,
+) -> Generated {
     let (fake_b, idt_a) = if identity {
         let [fake_b, idt_a] = calls(&nets.g_a, [real_a, real_b]);
         (fake_b, Some(idt_a))
@@ -251,7 +274,10 @@ pub fn train_step(
     let shared = ops::shared::SharedWeights::begin();
     let pass = timed(
         || "step: generators forward".into(),
-        || generator_pass(nets, &real_a, &real_b, loss),
+        || match &loss.seed {
+            Some(seed) => super::seed::generator_pass(nets, &real_a, &real_b, loss, seed),
+            None => generator_pass(nets, &real_a, &real_b, loss),
+        },
     );
     shared.end_forward();
     let mut out = pass.losses;
@@ -474,23 +500,11 @@ mod tests {
         let device = Device::flex();
         let g = GeneratorConfig::Resnet(ResnetGeneratorConfig::official(3, 3, 4, 2));
         let d = DiscriminatorConfig::basic(3, 4);
-        let model = crate::train::ModelConfig {
-            g_a: g.clone(),
-            g_b: g,
-            d_a: d.clone(),
-            d_b: d,
-            init_type: crate::model::InitType::Normal,
-            init_gain: 0.02,
-        };
+        let model = crate::train::ModelConfig::pair(g, d);
         let mut nets = crate::train::build_networks(&model, 7, &device);
         attach(&mut nets.g_a);
         attach(&mut nets.g_b);
-        let loss = LossConfig {
-            gan_mode: GanMode::Lsgan,
-            lambda_a: 10.0,
-            lambda_b: 10.0,
-            lambda_identity: 0.5,
-        };
+        let loss = LossConfig::official();
         let (real_a, real_b) = (
             images(1, 32, &device).remove(0),
             images(1, 32, &device).remove(0),
