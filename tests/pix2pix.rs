@@ -403,3 +403,150 @@ fn an_upstream_pix2pix_generator_translates_like_pytorch_in_both_modes() {
         "eval and default outputs differ in only {differing} values"
     );
 }
+
+/// `D/<phase>/<n>.png`: the trace's photo and map side by side, and (for a second pair) the
+/// two flipped left-right.
+fn aligned_set(root: &Path, phase: &str) {
+    let dir = root.join(phase);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let a = image::open(fixture(&format!("{TRACE}.real_A.png")))
+        .expect("real_A")
+        .to_rgb8();
+    let b = image::open(fixture(&format!("{TRACE}.real_B.png")))
+        .expect("real_B")
+        .to_rgb8();
+    for (n, (a, b)) in [
+        (a.clone(), b.clone()),
+        (
+            image::imageops::flip_horizontal(&a),
+            image::imageops::flip_horizontal(&b),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut ab = image::RgbImage::new(2 * a.width(), a.height());
+        image::imageops::replace(&mut ab, &a, 0, 0);
+        image::imageops::replace(&mut ab, &b, i64::from(a.width()), 0);
+        ab.save(dir.join(format!("{}.png", n + 1))).expect("pair");
+    }
+}
+
+fn small_pix2pix(root: &Path, checkpoints: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "train",
+        "--model",
+        "pix2pix",
+        "--dataroot",
+        root.to_str().expect("utf-8"),
+        "--name",
+        "small",
+        "--checkpoints-dir",
+        checkpoints.to_str().expect("utf-8"),
+        "--netG",
+        "unet_32",
+        "--ngf",
+        "4",
+        "--ndf",
+        "4",
+        "--load-size",
+        "40",
+        "--crop-size",
+        "32",
+        "--seed",
+        "3",
+        "--quiet",
+    ];
+    args.extend(extra);
+    assert_success(&cyclegan(&args));
+}
+
+/// Dropout on (pix2pix's default), random crops and flips, batch norm: a run stopped after two
+/// iterations and resumed ends with the same weights and statistics, bit for bit, as one that
+/// ran four at once.
+#[test]
+fn resume_with_dropout_gives_the_same_weights_as_an_uninterrupted_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("data");
+    aligned_set(&root, "train");
+    let (straight, resumed) = (dir.path().join("straight"), dir.path().join("resumed"));
+    small_pix2pix(&root, &straight, &["--max-steps", "4"]);
+    small_pix2pix(&root, &resumed, &["--max-steps", "2"]);
+    small_pix2pix(&root, &resumed, &["--continue-train", "--max-steps", "4"]);
+    let opt = std::fs::read_to_string(straight.join("small/opt.json")).expect("opt.json");
+    assert!(
+        opt.contains("\"use_dropout\": true"),
+        "dropout is pix2pix's default"
+    );
+    for net in ["G", "D"] {
+        let file = format!("small/latest_net_{net}.safetensors");
+        let (a, b) = (
+            read_tensors(&straight.join(&file)),
+            read_tensors(&resumed.join(&file)),
+        );
+        assert_eq!(a, b, "{net} differs after resuming");
+        assert!(a.keys().any(|k| k.ends_with("num_batches_tracked")));
+    }
+}
+
+/// `cyclegan test --model pix2pix`: each pair's real_A, fake_B and real_B under upstream's
+/// names, saved as upstream's `tensor2im` saves them (levels truncated), and the page.
+#[test]
+fn test_writes_each_pair_and_the_page_as_upstream() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("data");
+    aligned_set(&root, "train");
+    aligned_set(&root, "test");
+    let checkpoints = dir.path().join("checkpoints");
+    small_pix2pix(&root, &checkpoints, &["--max-steps", "2"]);
+    let results = dir.path().join("results");
+    let test = |extra: &[&str]| {
+        let mut args = vec![
+            "test",
+            "--model",
+            "pix2pix",
+            "--dataroot",
+            root.to_str().expect("utf-8"),
+            "--name",
+            "small",
+            "--checkpoints-dir",
+            checkpoints.to_str().expect("utf-8"),
+            "--results-dir",
+            results.to_str().expect("utf-8"),
+        ];
+        args.extend(extra);
+        cyclegan(&args)
+    };
+    assert_success(&test(&[]));
+    let out = results.join("small/test_latest");
+    let page = std::fs::read_to_string(out.join("index.html")).expect("page");
+    for name in [
+        "1_real_A.png",
+        "1_fake_B.png",
+        "1_real_B.png",
+        "2_fake_B.png",
+    ] {
+        assert!(out.join("images").join(name).exists(), "{name}");
+        assert!(page.contains(name), "{name} on the page");
+    }
+    // real_A is the pair's left half through upstream's float round trip, truncated: level v
+    // becomes uint8(((v / 255 − 0.5) / 0.5 + 1) / 2 · 255) in f32.
+    let (_, _, saved) = png_pixels(&out.join("images/1_real_A.png"));
+    let (_, _, input) = png_pixels(&fixture(&format!("{TRACE}.real_A.png")));
+    let expected: Vec<u8> = input
+        .iter()
+        .map(|&v| {
+            let y = ((f32::from(v) / 255.0) - 0.5) / 0.5;
+            ((y + 1.0) / 2.0 * 255.0) as u8
+        })
+        .collect();
+    assert_eq!(saved, expected);
+    assert!(
+        expected.iter().zip(&input).any(|(e, i)| e != i),
+        "truncation moves some levels"
+    );
+
+    let refused = test(&["--direction", "both"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("AtoB or BtoA"));
+}
