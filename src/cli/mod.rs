@@ -31,11 +31,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Train a CycleGAN on unpaired folders (trainA/, trainB/) with the official recipe or the
-    /// seed's (--recipe seed).
+    /// seed's (--recipe seed), or pix2pix on pairs (--model pix2pix).
     Train(Box<train::TrainArgs>),
     /// Translate images (files, folders or globs) with a generator checkpoint of any layout.
     Translate(translate::TranslateArgs),
-    /// Translate a testA/testB split with a trained model into an HTML results page.
+    /// Translate a testA/testB split (pix2pix: test/ pairs) with a trained model into an HTML
+    /// results page.
     Test(test::TestArgs),
     /// Show the architecture, parameter count and format of a checkpoint.
     Info(info::InfoArgs),

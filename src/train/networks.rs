@@ -2,7 +2,8 @@
 //! the network's identity everywhere outside the step: its checkpoint files
 //! (`latest_net_G_A.safetensors`), its prefix in the resume state and in Adam's keys, what
 //! `--init-from` looks for. A model declares its networks once, as a [`NamedNetworks`] table,
-//! and all of those go through it; CycleGAN's is [`Networks`] (pix2pix would declare G and D).
+//! and all of those go through it; CycleGAN's is [`Networks`] and pix2pix's is
+//! [`super::pix2pix::Pix2PixNetworks`] (G and D).
 
 use crate::model::{Discriminator, Generator, Params, Visitor};
 
