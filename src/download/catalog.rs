@@ -129,9 +129,22 @@ catalog! {
         FacadesPhoto2label => "facades_photo2label",
         FacadesLabel2photo => "facades_label2photo",
         Iphone2dslrFlower => "iphone2dslr_flower",
+        Inception => "inception",
     }
     refused {}
 }
+
+/// Where pytorch-fid publishes its FID Inception weights (a GitHub release); `--base-url`
+/// replaces exactly this for [`Model::Inception`].
+pub const INCEPTION_BASE_URL: &str =
+    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights";
+
+/// pytorch-fid's weights file; it lands under this name in the checkpoints folder, where
+/// `cyclegan eval` looks for it.
+pub const INCEPTION_FILE_NAME: &str = "pt_inception-2015-12-05-6726825d.pth";
+
+/// The start of the file's SHA-256, which pytorch-fid puts in the name (and torch.hub checks).
+pub const INCEPTION_SHA256_PREFIX: &str = "6726825d";
 
 /// Joins without doubling the slash when a mirror URL ends in `/`.
 fn join(base: &str, rest: &str) -> String {
@@ -157,19 +170,39 @@ impl Dataset {
 }
 
 impl Model {
-    /// `<base>/pretrained_models/<name>.pth`.
+    /// `<base>/pretrained_models/<name>.pth`; for the FID Inception, `<base>/<file>` under
+    /// pytorch-fid's release ([`INCEPTION_BASE_URL`] by default).
     pub fn url(self, base: &str) -> String {
+        if self == Model::Inception {
+            return join(base, INCEPTION_FILE_NAME);
+        }
         join(base, &format!("pretrained_models/{}.pth", self.name()))
     }
 
+    /// The host prefix `--base-url` replaces for this model.
+    pub fn default_base_url(self) -> &'static str {
+        if self == Model::Inception {
+            INCEPTION_BASE_URL
+        } else {
+            DEFAULT_BASE_URL
+        }
+    }
+
     /// Checkpoint folder under the checkpoints root: `<name>_pretrained`,
-    /// the `--name` upstream's `test.py` is then run with.
+    /// the `--name` upstream's `test.py` is then run with; the FID Inception lies in the root
+    /// itself.
     pub fn dir_name(self) -> String {
+        if self == Model::Inception {
+            return String::new();
+        }
         format!("{}_pretrained", self.name())
     }
 
     /// File inside [`Model::dir_name`].
     pub fn file_name(self) -> &'static str {
+        if self == Model::Inception {
+            return INCEPTION_FILE_NAME;
+        }
         MODEL_FILE_NAME
     }
 }
@@ -196,6 +229,18 @@ mod tests {
     }
 
     #[test]
+    fn inception_comes_from_pytorch_fids_release() {
+        let m = Model::Inception;
+        assert_eq!(
+            m.url(m.default_base_url()),
+            "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
+        );
+        assert_eq!(m.file_name(), "pt_inception-2015-12-05-6726825d.pth");
+        assert!(m.file_name().contains(INCEPTION_SHA256_PREFIX));
+        assert_eq!(m.dir_name(), "");
+    }
+
+    #[test]
     fn disk_names_match_the_official_scripts() {
         assert_eq!(Dataset::Horse2zebra.zip_file_name(), "horse2zebra.zip");
         assert_eq!(Dataset::Iphone2dslrFlower.dir_name(), "iphone2dslr_flower");
@@ -217,7 +262,7 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), Dataset::ALL.len());
         assert_eq!(Dataset::ALL.len(), 14);
-        assert_eq!(Model::ALL.len(), 18);
+        assert_eq!(Model::ALL.len(), 19);
     }
 
     #[test]
@@ -225,7 +270,7 @@ mod tests {
         let err = "horse2zebr".parse::<Model>().unwrap_err();
         let msg = err.to_string();
         assert!(msg.starts_with("unknown model 'horse2zebr'; valid names: apple2orange, "));
-        assert!(msg.ends_with("iphone2dslr_flower"), "{msg}");
+        assert!(msg.ends_with("iphone2dslr_flower, inception"), "{msg}");
         assert!(msg.contains("style_vangogh"));
         // Case matters upstream (the name becomes a URL path), so it does here.
         assert!("Maps".parse::<Dataset>().is_err());

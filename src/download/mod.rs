@@ -16,7 +16,10 @@ pub mod http;
 
 use std::path::{Path, PathBuf};
 
-pub use catalog::{DEFAULT_BASE_URL, Dataset, MODEL_FILE_NAME, Model, UnknownName};
+pub use catalog::{
+    DEFAULT_BASE_URL, Dataset, INCEPTION_BASE_URL, INCEPTION_FILE_NAME, INCEPTION_SHA256_PREFIX,
+    MODEL_FILE_NAME, Model, UnknownName,
+};
 
 /// What the CLI passes down from `--base-url` and `--quiet`.
 #[derive(Debug, Clone, Default)]
@@ -31,8 +34,13 @@ pub struct DownloadOptions {
 impl DownloadOptions {
     /// The base URL to use, checked so a typo fails before any file is made.
     pub fn base(&self) -> Result<&str, DownloadError> {
+        self.base_or(DEFAULT_BASE_URL)
+    }
+
+    /// [`DownloadOptions::base`] with another default host.
+    pub fn base_or<'a>(&'a self, default: &'a str) -> Result<&'a str, DownloadError> {
         let Some(base) = self.base_url.as_deref() else {
-            return Ok(DEFAULT_BASE_URL);
+            return Ok(default);
         };
         let rest = base
             .strip_prefix("http://")
@@ -93,6 +101,17 @@ pub enum DownloadError {
         expected: Option<u64>,
         reason: String,
         part: PathBuf,
+    },
+
+    #[error(
+        "{url}: the file's SHA-256 starts {got}, not {want}: it is not the published file (a \
+             mirror's copy or a corrupted download); it was deleted, run the command again or \
+             use another --base-url"
+    )]
+    Checksum {
+        url: String,
+        got: String,
+        want: &'static str,
     },
 
     #[error("could not {action} {}: {cause} (check permissions and free disk space)", path.display())]
@@ -180,7 +199,7 @@ pub fn download_model(
         ));
         return Ok(dest);
     }
-    let url = name.url(opts.base()?);
+    let url = name.url(opts.base_or(name.default_base_url())?);
     std::fs::create_dir_all(&dir).map_err(DownloadError::io("create", &dir))?;
     if let Err(e) = http::download_file(&url, &dest, opts.quiet) {
         // Drop the folder made just above, unless it holds a `.part` to
@@ -188,8 +207,30 @@ pub fn download_model(
         let _ = std::fs::remove_dir(&dir);
         return Err(e);
     }
+    if name == Model::Inception {
+        check_sha256_prefix(&url, &dest, INCEPTION_SHA256_PREFIX)?;
+    }
     opts.note(format!("model saved to {}", dest.display()));
     Ok(dest)
+}
+
+/// Checks that `path`'s SHA-256 starts with `want` (hex); a file that fails is deleted.
+fn check_sha256_prefix(url: &str, path: &Path, want: &'static str) -> Result<(), DownloadError> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path).map_err(DownloadError::io("read", path))?;
+    let got: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if got.starts_with(want) {
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(path);
+    Err(DownloadError::Checksum {
+        url: url.into(),
+        got: got[..want.len()].into(),
+        want,
+    })
 }
 
 #[cfg(test)]
