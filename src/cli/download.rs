@@ -11,13 +11,15 @@ use crate::download::{self, Dataset, DownloadOptions, Model};
 pub enum DownloadCommand {
     /// An official CycleGAN dataset, unpacked to <root>/<name>/ (trainA/, trainB/, ...).
     Dataset(DatasetArgs),
-    /// An official pretrained generator, saved as <root>/<name>_pretrained/latest_net_G.pth.
+    /// An official pretrained generator, saved as <root>/<name>_pretrained/latest_net_G.pth, or
+    /// the FID Inception (`inception`) for `cyclegan eval`.
     Model(ModelArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct CommonArgs {
-    /// Replace the official host (http://efrosgans.eecs.berkeley.edu/cyclegan), e.g. a mirror.
+    /// Replace the official host (http://efrosgans.eecs.berkeley.edu/cyclegan; for inception,
+    /// pytorch-fid's GitHub release folder), e.g. a mirror.
     #[arg(long = "base-url")]
     pub base_url: Option<String>,
     /// No progress bar.
@@ -39,7 +41,9 @@ pub struct DatasetArgs {
 
 #[derive(Debug, Args)]
 pub struct ModelArgs {
-    /// One of upstream's pretrained model names (e.g. horse2zebra, style_monet).
+    /// One of upstream's pretrained model names (e.g. horse2zebra, style_monet), or inception:
+    /// pytorch-fid's FID weights, saved as <root>/pt_inception-2015-12-05-6726825d.pth after a
+    /// SHA-256 check.
     #[arg(value_enum)]
     pub name: Model,
     /// Folder to save into.
