@@ -38,18 +38,6 @@ fn weights_or_note(test: &str) -> Option<PathBuf> {
     }
 }
 
-fn read_f32(path: &Path, name: &str) -> (Vec<usize>, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let t = st.tensor(name).unwrap();
-    let v = t
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    (t.shape().to_vec(), v)
-}
-
 fn json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -58,6 +46,19 @@ fn json(out: &std::process::Output) -> serde_json::Value {
             String::from_utf8_lossy(&out.stderr)
         )
     })
+}
+
+/// `cyclegan eval --real REAL --fake FAKE` and `extra`.
+fn eval(real: &Path, fake: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "eval",
+        "--real",
+        real.to_str().unwrap(),
+        "--fake",
+        fake.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    cyclegan(&args)
 }
 
 /// The paired fixtures as two folders: reals as `<stem>.png`, fakes as `<stem>_fake_B.png`.
@@ -110,7 +111,7 @@ fn features_match_pytorch() {
     let worst = got
         .data
         .iter()
-        .zip(&want)
+        .zip(want)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
     assert!(
@@ -134,16 +135,11 @@ fn eval_json_on_folders_with_a_broken_file() {
     )
     .unwrap();
     std::fs::write(real.join("notes.txt"), b"hello").unwrap();
-    let out = cyclegan(&[
-        "eval",
-        "--real",
-        real.to_str().unwrap(),
-        "--fake",
-        fake.to_str().unwrap(),
-        "--inception",
-        weights.to_str().unwrap(),
-        "--json",
-    ]);
+    let out = eval(
+        &real,
+        &fake,
+        &["--inception", weights.to_str().unwrap(), "--json"],
+    );
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -171,18 +167,17 @@ fn eval_json_on_folders_with_a_broken_file() {
 fn paired_metrics_match_scikit_image_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let (real, fake) = paired_folders(dir.path());
-    let out = cyclegan(&[
-        "eval",
-        "--real",
-        real.to_str().unwrap(),
-        "--fake",
-        fake.to_str().unwrap(),
-        "--metrics",
-        "l1,psnr,ssim",
-        "--json",
-        "--inception",
-        "/nonexistent/weights.pth",
-    ]);
+    let out = eval(
+        &real,
+        &fake,
+        &[
+            "--metrics",
+            "l1,psnr,ssim",
+            "--json",
+            "--inception",
+            "/nonexistent/weights.pth",
+        ],
+    );
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -209,15 +204,14 @@ fn paired_metrics_match_scikit_image_through_the_cli() {
 fn missing_weights_name_the_download_command() {
     let dir = tempfile::tempdir().unwrap();
     let (real, fake) = paired_folders(dir.path());
-    let out = cyclegan(&[
-        "eval",
-        "--real",
-        real.to_str().unwrap(),
-        "--fake",
-        fake.to_str().unwrap(),
-        "--checkpoints-dir",
-        dir.path().join("none").to_str().unwrap(),
-    ]);
+    let out = eval(
+        &real,
+        &fake,
+        &[
+            "--checkpoints-dir",
+            dir.path().join("none").to_str().unwrap(),
+        ],
+    );
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -234,15 +228,7 @@ fn fewer_than_two_images_is_an_error() {
     let (real, fake) = paired_folders(dir.path());
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
-    let out = cyclegan(&[
-        "eval",
-        "--real",
-        real.to_str().unwrap(),
-        "--fake",
-        empty.to_str().unwrap(),
-        "--metrics",
-        "ssim",
-    ]);
+    let out = eval(&real, &empty, &["--metrics", "ssim"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("the fake set has 0 image(s)"), "{stderr}");
@@ -252,17 +238,11 @@ fn fewer_than_two_images_is_an_error() {
     let one = dir.path().join("one");
     std::fs::create_dir(&one).unwrap();
     std::fs::copy(fake.join("odd_size_fake_B.png"), one.join("a.png")).unwrap();
-    let out = cyclegan(&[
-        "eval",
-        "--real",
-        real.to_str().unwrap(),
-        "--fake",
-        one.to_str().unwrap(),
-        "--metrics",
-        "fid",
-        "--inception",
-        weights.to_str().unwrap(),
-    ]);
+    let out = eval(
+        &real,
+        &one,
+        &["--metrics", "fid", "--inception", weights.to_str().unwrap()],
+    );
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("the fake set has 1 image(s)"), "{stderr}");

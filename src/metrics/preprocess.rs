@@ -105,17 +105,7 @@ mod tests {
     fn bilinear_matches_pytorch() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/metrics/inception/bilinear.safetensors");
-        let bytes = std::fs::read(path).unwrap();
-        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-        let read = |name: &str| -> (Vec<usize>, Vec<f32>) {
-            let t = st.tensor(name).unwrap();
-            let v = t
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            (t.shape().to_vec(), v)
-        };
+        let read = |name: &str| crate::testdata::st_tensor(&path, name);
         let (_, small) = read("input");
         let (_, big) = read("input_big");
         // ATen's generic kernel, the one 299×299 outputs take (see scripts/fid_reference.py).

@@ -234,16 +234,10 @@ mod tests {
 
     /// The synthetic feature sets of scripts/fid_reference.py (`fixtures`).
     fn fixture_features(name: &str) -> Features {
-        let bytes = std::fs::read(fixture_dir().join("features.safetensors")).unwrap();
-        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-        let t = st.tensor(name).unwrap();
-        let data = t
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let (shape, data) =
+            crate::testdata::st_tensor(&fixture_dir().join("features.safetensors"), name);
         Features {
-            dim: t.shape()[1],
+            dim: shape[1],
             data,
         }
     }
