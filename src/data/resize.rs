@@ -293,6 +293,27 @@ pub fn resize_bicubic(src: &Image8, out_w: usize, out_h: usize) -> Image8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// PIL's own `Image.fromarray(plane, 'F').resize(size, BICUBIC)` (clean-fid's per-channel
+    /// resize; scripts/fid_reference.py): up, down in one axis, and down in both.
+    #[test]
+    fn float_bicubic_matches_pil() {
+        let path =
+            crate::testdata::repo("tests/fixtures/metrics/inception/pil_float_bicubic.safetensors");
+        let (shape, input) = crate::testdata::st_tensor(&path, "input");
+        let (h, w) = (shape[0], shape[1]);
+        for (oh, ow) in [(29, 31), (7, 5), (13, 4)] {
+            let (_, want) = crate::testdata::st_tensor(&path, &format!("out_{oh}x{ow}"));
+            let got = resize_bicubic_f32(&input, w, h, ow, oh);
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            // Both sum in f64 and store f32; only the order of additions may differ.
+            assert!(worst <= 1e-4, "{oh}×{ow}: max |Δ| {worst}");
+        }
+    }
     use std::path::PathBuf;
 
     fn load(p: &PathBuf) -> Image8 {
