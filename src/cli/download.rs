@@ -16,7 +16,8 @@ pub enum DownloadCommand {
     /// aligned A|B images).
     Dataset(DatasetArgs),
     /// An official pretrained generator, saved as <root>/<name>_pretrained/latest_net_G.pth:
-    /// CycleGAN's (ResNet) or, with --model pix2pix or a pix2pix-only name, pix2pix's (U-Net).
+    /// CycleGAN's (ResNet) or, with --model pix2pix or a pix2pix-only name, pix2pix's (U-Net); or
+    /// the FID Inception (`inception`) for `cyclegan eval`.
     Model(ModelArgs),
 }
 
@@ -28,9 +29,10 @@ pub struct CommonArgs {
     #[arg(long, value_enum)]
     pub model: Option<Family>,
     /// Replace the official host, http://efrosgans.eecs.berkeley.edu/cyclegan (CycleGAN) or
-    /// http://efrosgans.eecs.berkeley.edu/pix2pix (pix2pix), e.g. with a mirror that keeps the
-    /// paths below it (datasets/<name>.zip, pretrained_models/<name>.pth; pix2pix:
-    /// datasets/<name>.tar.gz, models-pytorch/<name>.pth).
+    /// http://efrosgans.eecs.berkeley.edu/pix2pix (pix2pix), or for inception pytorch-fid's
+    /// GitHub release folder, e.g. with a mirror that keeps the paths below it
+    /// (datasets/<name>.zip, pretrained_models/<name>.pth; pix2pix: datasets/<name>.tar.gz,
+    /// models-pytorch/<name>.pth).
     #[arg(long = "base-url")]
     pub base_url: Option<String>,
     /// No progress bar.
@@ -58,7 +60,8 @@ pub struct DatasetArgs {
 #[derive(Debug, Args)]
 pub struct ModelArgs {
     /// One of upstream's pretrained model names (e.g. horse2zebra, style_monet; pix2pix:
-    /// edges2shoes, day2night).
+    /// edges2shoes, day2night), or inception: pytorch-fid's FID weights, saved as
+    /// <root>/pt_inception-2015-12-05-6726825d.pth after a SHA-256 check.
     #[arg(value_parser = PossibleValuesParser::new(model_names()))]
     pub name: String,
     /// Folder to save into.

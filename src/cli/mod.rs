@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod convert;
 pub mod download;
+pub mod eval;
 pub mod info;
 pub mod seed_args;
 pub mod stdout;
@@ -45,6 +46,8 @@ pub enum Command {
     Convert(convert::ConvertArgs),
     /// Time generator forwards or training iterations on random data.
     Bench(bench::BenchArgs),
+    /// FID, KID and paired metrics (L1, PSNR, SSIM) of generated images against real ones.
+    Eval(Box<eval::EvalArgs>),
     /// Download an official dataset or pretrained model.
     #[command(subcommand)]
     Download(download::DownloadCommand),
@@ -148,6 +151,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Info(args) => info::run(args),
         Command::Convert(args) => convert::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Eval(args) => eval::run(args),
         Command::Download(args) => download::run(args),
     };
     match result {
@@ -189,6 +193,7 @@ mod tests {
             "convert",
             "bench",
             "download",
+            "eval",
         ] {
             assert!(
                 names.contains(&wanted),

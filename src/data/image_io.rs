@@ -315,24 +315,10 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
-    use crate::testdata::{pytorch_fixture, repo};
+    use crate::testdata::{pytorch_fixture, repo, st_tensor};
 
     fn pillow(rel: &str) -> PathBuf {
         repo("tests/fixtures/pillow").join(rel)
-    }
-
-    /// The `input` tensor of a PyTorch fixture, as f32 NCHW.
-    fn st_tensor(file: &Path, name: &str) -> (Vec<usize>, Vec<f32>) {
-        let bytes = std::fs::read(file).unwrap();
-        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-        let t = st.tensor(name).unwrap();
-        assert_eq!(t.dtype(), safetensors::Dtype::F32);
-        let v = t
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        (t.shape().to_vec(), v)
     }
 
     #[test]

@@ -181,6 +181,74 @@ fn vertical(src: &Image8, out_h: usize, c: &Coeffs) -> Image8 {
     }
 }
 
+/// Pillow's `precompute_coeffs` for the whole-image box, the weights left in f64 as its 32-bit
+/// float path uses them: for output pixel `i`, `(first input pixel, weights)`.
+fn coeffs_f64(in_size: usize, out_size: usize) -> Vec<(usize, Vec<f64>)> {
+    let scale = f64::from(in_size as f32) / out_size as f64;
+    let filterscale = scale.max(1.0);
+    let support = BICUBIC_SUPPORT * filterscale;
+    let ksize = support.ceil() as usize * 2 + 1;
+    (0..out_size)
+        .map(|xx| {
+            let center = (xx as f64 + 0.5) * scale;
+            let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+            let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
+            let n = xmax.saturating_sub(xmin).min(ksize);
+            let mut w: Vec<f64> = (0..n)
+                .map(|x| bicubic(((x + xmin) as f64 - center + 0.5) / filterscale))
+                .collect();
+            let ww: f64 = w.iter().sum();
+            if ww != 0.0 {
+                w.iter_mut().for_each(|v| *v /= ww);
+            }
+            (xmin, w)
+        })
+        .collect()
+}
+
+/// `Image.resize((out_w, out_h), Image.BICUBIC)` of a PIL float (`'F'`) image, one plane of
+/// `w × h` values: each pass sums in f64 and stores f32, without clipping; pass order and
+/// skipping as [`resize_bicubic`]. clean-fid resizes each channel this way.
+pub fn resize_bicubic_f32(src: &[f32], w: usize, h: usize, out_w: usize, out_h: usize) -> Vec<f32> {
+    let horizontal = |src: &[f32], rows: usize| -> Vec<f32> {
+        let c = coeffs_f64(w, out_w);
+        let mut out = Vec::with_capacity(rows * out_w);
+        for row in src.chunks_exact(w).take(rows) {
+            for (start, k) in &c {
+                let ss: f64 = k
+                    .iter()
+                    .zip(&row[*start..])
+                    .map(|(k, &v)| f64::from(v) * k)
+                    .sum();
+                out.push(ss as f32);
+            }
+        }
+        out
+    };
+    let vertical = |src: &[f32], cols: usize| -> Vec<f32> {
+        let c = coeffs_f64(h, out_h);
+        let mut out = Vec::with_capacity(out_h * cols);
+        for (start, k) in &c {
+            for col in 0..cols {
+                let ss: f64 = k
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| f64::from(src[(start + i) * cols + col]) * k)
+                    .sum();
+                out.push(ss as f32);
+            }
+        }
+        out
+    };
+    match (out_w != w, out_h != h) {
+        (false, false) => src.to_vec(),
+        (true, false) => horizontal(src, h),
+        (false, true) => vertical(src, w),
+        (true, true) if vertical_first(w, h, out_w, out_h) => horizontal(&vertical(src, w), out_h),
+        (true, true) => vertical(&horizontal(src, h), out_w),
+    }
+}
+
 /// Pillow 13's pass order: vertical first when the height loses more than twice as many pixels
 /// as the width (Pillow PR #9549; a speed-up that changes rounding). Pillow 12 and earlier always
 /// go horizontal first; the two agree whenever this is false, e.g. for square → square resizes.
@@ -225,6 +293,27 @@ pub fn resize_bicubic(src: &Image8, out_w: usize, out_h: usize) -> Image8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// PIL's own `Image.fromarray(plane, 'F').resize(size, BICUBIC)` (clean-fid's per-channel
+    /// resize; scripts/fid_reference.py): up, down in one axis, and down in both.
+    #[test]
+    fn float_bicubic_matches_pil() {
+        let path =
+            crate::testdata::repo("tests/fixtures/metrics/inception/pil_float_bicubic.safetensors");
+        let (shape, input) = crate::testdata::st_tensor(&path, "input");
+        let (h, w) = (shape[0], shape[1]);
+        for (oh, ow) in [(29, 31), (7, 5), (13, 4)] {
+            let (_, want) = crate::testdata::st_tensor(&path, &format!("out_{oh}x{ow}"));
+            let got = resize_bicubic_f32(&input, w, h, ow, oh);
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            // Both sum in f64 and store f32; only the order of additions may differ.
+            assert!(worst <= 1e-4, "{oh}×{ow}: max |Δ| {worst}");
+        }
+    }
     use std::path::PathBuf;
 
     fn load(p: &PathBuf) -> Image8 {

@@ -163,6 +163,7 @@ catalog! {
         FacadesPhoto2label => "facades_photo2label",
         FacadesLabel2photo => "facades_label2photo",
         Iphone2dslrFlower => "iphone2dslr_flower",
+        Inception => "inception",
     }
     refused {}
 }
@@ -258,9 +259,11 @@ impl<C: CatalogEntry, P: CatalogEntry> Pick<C, P> {
         }
     }
 
-    /// The official host prefix of this entry's catalog.
+    /// The official host prefix of this entry's catalog (pytorch-fid's release for the FID
+    /// Inception, which sits in CycleGAN's model list for `download model inception`).
     pub fn default_base_url(self) -> &'static str {
         match self {
+            Pick::CycleGan(c) if c.name() == INCEPTION_NAME => INCEPTION_BASE_URL,
             Pick::CycleGan(_) => DEFAULT_BASE_URL,
             Pick::Pix2pix(_) => PIX2PIX_BASE_URL,
         }
@@ -271,6 +274,7 @@ impl<C: CatalogEntry, P: CatalogEntry> Pick<C, P> {
     /// `datasets/<name>.tar.gz` or `models-pytorch/<name>.pth`).
     pub fn url(self, base: &str) -> String {
         match self {
+            Pick::CycleGan(c) if c.name() == INCEPTION_NAME => join(base, INCEPTION_FILE_NAME),
             Pick::CycleGan(c) => c.url(base),
             Pick::Pix2pix(p) => p.url(base),
         }
@@ -330,6 +334,20 @@ pub fn model_names() -> Vec<&'static str> {
     let p: Vec<_> = Pix2pixModel::ALL.iter().map(|m| m.name()).collect();
     union(&c, &p)
 }
+/// Where pytorch-fid publishes its FID Inception weights (a GitHub release); `--base-url`
+/// replaces exactly this for [`Model::Inception`].
+pub const INCEPTION_BASE_URL: &str =
+    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights";
+
+/// The FID Inception's name in the model list.
+const INCEPTION_NAME: &str = "inception";
+
+/// pytorch-fid's weights file; it lands under this name in the checkpoints folder, where
+/// `cyclegan eval` looks for it.
+pub const INCEPTION_FILE_NAME: &str = "pt_inception-2015-12-05-6726825d.pth";
+
+/// The start of the file's SHA-256, which pytorch-fid puts in the name (and torch.hub checks).
+pub const INCEPTION_SHA256_PREFIX: &str = "6726825d";
 
 /// Joins without doubling the slash when a mirror URL ends in `/`.
 fn join(base: &str, rest: &str) -> String {
@@ -384,13 +402,19 @@ impl AnyDataset {
 impl AnyModel {
     /// Checkpoint folder under the checkpoints root: `<name>_pretrained` in
     /// both upstream scripts, so a pix2pix and a CycleGAN model of the same
-    /// name share it (the one there first is kept).
+    /// name share it (the one there first is kept). The FID Inception lies in the root itself.
     pub fn dir_name(self) -> String {
+        if self == Pick::CycleGan(Model::Inception) {
+            return String::new();
+        }
         format!("{}_pretrained", self.name())
     }
 
     /// File inside [`AnyModel::dir_name`].
     pub fn file_name(self) -> &'static str {
+        if self == Pick::CycleGan(Model::Inception) {
+            return INCEPTION_FILE_NAME;
+        }
         MODEL_FILE_NAME
     }
 }
@@ -430,6 +454,18 @@ mod tests {
     }
 
     #[test]
+    fn inception_comes_from_pytorch_fids_release() {
+        let m = AnyModel::from(Model::Inception);
+        assert_eq!(
+            m.url(m.default_base_url()),
+            "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
+        );
+        assert_eq!(m.file_name(), "pt_inception-2015-12-05-6726825d.pth");
+        assert!(m.file_name().contains(INCEPTION_SHA256_PREFIX));
+        assert_eq!(m.dir_name(), "");
+    }
+
+    #[test]
     fn disk_names_match_the_official_scripts() {
         assert_eq!(Dataset::Horse2zebra.zip_file_name(), "horse2zebra.zip");
         assert_eq!(Dataset::Iphone2dslrFlower.dir_name(), "iphone2dslr_flower");
@@ -451,7 +487,7 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), Dataset::ALL.len());
         assert_eq!(Dataset::ALL.len(), 14);
-        assert_eq!(Model::ALL.len(), 18);
+        assert_eq!(Model::ALL.len(), 19);
         for d in Pix2pixDataset::ALL {
             assert_eq!(d.name().parse::<Pix2pixDataset>(), Ok(*d));
         }
@@ -598,7 +634,7 @@ mod tests {
         let err = "horse2zebr".parse::<Model>().unwrap_err();
         let msg = err.to_string();
         assert!(msg.starts_with("unknown model 'horse2zebr'; valid names: apple2orange, "));
-        assert!(msg.ends_with("iphone2dslr_flower"), "{msg}");
+        assert!(msg.ends_with("iphone2dslr_flower, inception"), "{msg}");
         assert!(msg.contains("style_vangogh"));
         // Case matters upstream (the name becomes a URL path), so it does here.
         assert!("Maps".parse::<Dataset>().is_err());

