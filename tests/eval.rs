@@ -100,11 +100,9 @@ fn features_match_pytorch() {
         .iter()
         .map(|p| Path::new(env!("CARGO_MANIFEST_DIR")).join(p.as_str().unwrap()))
         .collect();
-    let (shape, want) = read_f32(
-        &fixtures("inception/sample_features.safetensors"),
-        "features",
-    );
-    assert_eq!(shape, [files.len(), 2048]);
+    let sd = common::read_tensors(&fixtures("inception/sample_features.safetensors"));
+    let (shape, want) = (&sd["features"].shape, &sd["features"].data);
+    assert_eq!(*shape, [files.len(), 2048]);
     let (got, skipped) = features(&net, &files, FidMode::PytorchFid, 2, u64::MAX, &|_| {});
     assert!(skipped.is_empty(), "{skipped:?}");
     assert_eq!(got.data.len(), want.len());
@@ -114,6 +112,8 @@ fn features_match_pytorch() {
         .zip(want)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
+    // Printed, so the deviation itself is on record (`-- --nocapture`).
+    println!("features: max |Δ| {worst:e} against PyTorch");
     assert!(
         worst < 1e-4,
         "features differ from PyTorch's by up to {worst}"
