@@ -272,30 +272,46 @@ pub fn save_png_as(path: &Path, img: &ImageTensor, quantize: Quantize) -> Result
         path: path.to_path_buf(),
         reason,
     };
-    let (c, h, w) = (img.channels, img.height, img.width);
-    let color = match c {
+    let levels = to_levels(img, quantize).map_err(save_err)?;
+    let color = match levels.channels {
         1 => image::ExtendedColorType::L8,
-        3 => image::ExtendedColorType::Rgb8,
-        _ => return Err(save_err(format!("{c} channels; only 1 and 3 can be saved"))),
+        _ => image::ExtendedColorType::Rgb8,
     };
-    if img.data.len() != c * h * w {
-        return Err(save_err(format!(
-            "{} values for a {c}×{h}×{w} image",
-            img.data.len()
-        )));
+    let (wu, hu) = match (u32::try_from(levels.width), u32::try_from(levels.height)) {
+        (Ok(wu), Ok(hu)) => (wu, hu),
+        _ => {
+            return Err(save_err(format!(
+                "cannot save a {}×{} image",
+                levels.width, levels.height
+            )));
+        }
+    };
+    image::save_buffer_with_format(path, &levels.data, wu, hu, color, image::ImageFormat::Png)
+        .map_err(|e| save_err(e.to_string()))
+}
+
+/// The 8-bit image [`save_png_as`] writes: levels as `quantize` says, interleaved; `Err` says
+/// why the tensor is no image (a channel count other than 1 or 3, a size that does not match
+/// its values, an empty side).
+pub fn to_levels(img: &ImageTensor, quantize: Quantize) -> Result<Image8, String> {
+    let (c, h, w) = (img.channels, img.height, img.width);
+    if c != 1 && c != 3 {
+        return Err(format!("{c} channels; only 1 and 3 can be saved"));
     }
-    let (wu, hu) = match (u32::try_from(w), u32::try_from(h)) {
-        (Ok(wu), Ok(hu)) if w > 0 && h > 0 => (wu, hu),
-        _ => return Err(save_err(format!("cannot save a {w}×{h} image"))),
-    };
+    if img.data.len() != c * h * w {
+        return Err(format!("{} values for a {c}×{h}×{w} image", img.data.len()));
+    }
+    if w == 0 || h == 0 || u32::try_from(w).is_err() || u32::try_from(h).is_err() {
+        return Err(format!("cannot save a {w}×{h} image"));
+    }
     let hw = h * w;
     // Upstream tiles a gray image to three channels before saving.
-    let (out_c, color) = match quantize {
-        Quantize::Upstream => (3, image::ExtendedColorType::Rgb8),
-        Quantize::Round => (c, color),
+    let out_c = match quantize {
+        Quantize::Upstream => 3,
+        Quantize::Round => c,
     };
-    let mut bytes = vec![0u8; out_c * hw];
-    for (i, px) in bytes.chunks_exact_mut(out_c).enumerate() {
+    let mut data = vec![0u8; out_c * hw];
+    for (i, px) in data.chunks_exact_mut(out_c).enumerate() {
         for (ch, dst) in px.iter_mut().enumerate() {
             let y = img.data[ch.min(c - 1) * hw + i];
             let level = (y + 1.0) / 2.0 * 255.0;
@@ -306,8 +322,12 @@ pub fn save_png_as(path: &Path, img: &ImageTensor, quantize: Quantize) -> Result
             };
         }
     }
-    image::save_buffer_with_format(path, &bytes, wu, hu, color, image::ImageFormat::Png)
-        .map_err(|e| save_err(e.to_string()))
+    Ok(Image8 {
+        channels: out_c,
+        width: w,
+        height: h,
+        data,
+    })
 }
 
 #[cfg(test)]
