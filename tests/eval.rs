@@ -248,3 +248,53 @@ fn fewer_than_two_images_is_an_error() {
     assert!(stderr.contains("the fake set has 1 image(s)"), "{stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("NaN"));
 }
+
+/// `--results` reads `cyclegan test`'s images/ folder: `*_fake_B` against `*_real_B` as AtoB
+/// (pairs by stem), and no BtoA when there are no `*_fake_A`.
+#[test]
+fn results_folder_is_scored_per_direction() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("test_latest/images");
+    std::fs::create_dir_all(&images).unwrap();
+    for name in ["blurred_noisy", "odd_size"] {
+        for (side, target) in [("real", "real_B"), ("fake", "fake_B")] {
+            std::fs::copy(
+                fixtures("paired").join(format!("{name}_{side}.png")),
+                images.join(format!("{name}_{target}.png")),
+            )
+            .unwrap();
+        }
+    }
+    // Inputs of the other domain take no part.
+    std::fs::copy(
+        fixtures("paired/map_vs_photo_fake.png"),
+        images.join("map_vs_photo_real_A.png"),
+    )
+    .unwrap();
+    let results = dir.path().join("test_latest");
+    let out = cyclegan(&[
+        "eval",
+        "--results",
+        results.to_str().unwrap(),
+        "--metrics",
+        "ssim",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    assert!(v.get("BtoA").is_none(), "{v}");
+    let a = &v["AtoB"];
+    assert_eq!(a["pairs"], 2, "{v}");
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures("paired/paired.json")).unwrap())
+            .unwrap();
+    let mean = (want["blurred_noisy"]["ssim"].as_f64().unwrap()
+        + want["odd_size"]["ssim"].as_f64().unwrap())
+        / 2.0;
+    assert!((a["ssim"].as_f64().unwrap() - mean).abs() < 1e-9, "{v}");
+}
