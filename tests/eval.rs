@@ -48,6 +48,22 @@ fn json(out: &std::process::Output) -> serde_json::Value {
     })
 }
 
+/// The JSON of a run that must exit 0.
+fn json_of_success(out: &std::process::Output) -> serde_json::Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(out)
+}
+
+/// scikit-image's scores of the paired fixtures (scripts/make_metrics_fixtures.py).
+fn skimage_scores() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixtures("paired/paired.json")).unwrap()).unwrap()
+}
+
 /// `cyclegan eval --real REAL --fake FAKE` and `extra`.
 fn eval(real: &Path, fake: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
@@ -178,16 +194,8 @@ fn paired_metrics_match_scikit_image_through_the_cli() {
             "/nonexistent/weights.pth",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json(&out);
-    let want: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures("paired/paired.json")).unwrap())
-            .unwrap();
+    let v = json_of_success(&out);
+    let want = skimage_scores();
     let mean = |k: &str| {
         let o = want.as_object().unwrap();
         o.values().map(|s| s[k].as_f64().unwrap()).sum::<f64>() / o.len() as f64
@@ -280,19 +288,11 @@ fn results_folder_is_scored_per_direction() {
         "ssim",
         "--json",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json(&out);
+    let v = json_of_success(&out);
     assert!(v.get("BtoA").is_none(), "{v}");
     let a = &v["AtoB"];
     assert_eq!(a["pairs"], 2, "{v}");
-    let want: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures("paired/paired.json")).unwrap())
-            .unwrap();
+    let want = skimage_scores();
     let mean = (want["blurred_noisy"]["ssim"].as_f64().unwrap()
         + want["odd_size"]["ssim"].as_f64().unwrap())
         / 2.0;
