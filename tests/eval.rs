@@ -298,3 +298,52 @@ fn results_folder_is_scored_per_direction() {
         / 2.0;
     assert!((a["ssim"].as_f64().unwrap() - mean).abs() < 1e-9, "{v}");
 }
+
+/// The same tensors under pytorch-fid's names (`Mixed_5b.branch1x1.conv.weight`,
+/// `….bn.{weight,bias,running_mean,running_var}`, as its .pth holds them, with the scale of 1
+/// that the TensorFlow graph's norm lacks), saved as safetensors, give the same network: equal
+/// features to the bit.
+#[test]
+fn pytorch_fid_names_in_safetensors_load_the_same_network() {
+    let Some(weights) = weights_or_note("pytorch_fid_names_in_safetensors_load_the_same_network")
+    else {
+        return;
+    };
+    let script = cyclegan::checkpoint::pth::read_torchscript(&weights).unwrap();
+    let mut renamed = cyclegan::checkpoint::StateDict::new();
+    for spec in inception::conv_specs() {
+        let get = |k: &str| script[&format!("{}.{k}", spec.script_name)].clone();
+        let ones = cyclegan::checkpoint::RawTensor {
+            shape: vec![spec.c_out],
+            data: vec![1.0; spec.c_out],
+        };
+        for (k, t) in [
+            ("conv.weight", get("weight")),
+            ("bn.weight", ones),
+            ("bn.bias", get("beta")),
+            ("bn.running_mean", get("mean")),
+            ("bn.running_var", get("var")),
+        ] {
+            renamed.insert(format!("{}.{k}", spec.name), t);
+        }
+    }
+    assert_eq!(renamed.len(), 94 * 5);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pt_inception.safetensors");
+    cyclegan::checkpoint::safetensors_io::write_safetensors(&path, &renamed, &Default::default())
+        .unwrap();
+    let file = fixtures("paired/odd_size_real.png");
+    let run = |p: &Path| {
+        let net = inception::load(p).unwrap();
+        features(
+            &net,
+            &[file.clone()],
+            FidMode::PytorchFid,
+            1,
+            u64::MAX,
+            &|_| {},
+        )
+        .0
+    };
+    assert_eq!(run(&path), run(&weights));
+}
