@@ -337,7 +337,7 @@ fn pytorch_fid_names_in_safetensors_load_the_same_network() {
         let net = inception::load(p).unwrap();
         features(
             &net,
-            &[file.clone()],
+            std::slice::from_ref(&file),
             FidMode::PytorchFid,
             1,
             u64::MAX,
