@@ -48,6 +48,22 @@ fn json(out: &std::process::Output) -> serde_json::Value {
     })
 }
 
+/// The JSON of a run that must exit 0.
+fn json_of_success(out: &std::process::Output) -> serde_json::Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(out)
+}
+
+/// scikit-image's scores of the paired fixtures (scripts/make_metrics_fixtures.py).
+fn skimage_scores() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(fixtures("paired/paired.json")).unwrap()).unwrap()
+}
+
 /// `cyclegan eval --real REAL --fake FAKE` and `extra`.
 fn eval(real: &Path, fake: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec![
@@ -178,16 +194,8 @@ fn paired_metrics_match_scikit_image_through_the_cli() {
             "/nonexistent/weights.pth",
         ],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json(&out);
-    let want: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures("paired/paired.json")).unwrap())
-            .unwrap();
+    let v = json_of_success(&out);
+    let want = skimage_scores();
     let mean = |k: &str| {
         let o = want.as_object().unwrap();
         o.values().map(|s| s[k].as_f64().unwrap()).sum::<f64>() / o.len() as f64
@@ -247,4 +255,95 @@ fn fewer_than_two_images_is_an_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("the fake set has 1 image(s)"), "{stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("NaN"));
+}
+
+/// `--results` reads `cyclegan test`'s images/ folder: `*_fake_B` against `*_real_B` as AtoB
+/// (pairs by stem), and no BtoA when there are no `*_fake_A`.
+#[test]
+fn results_folder_is_scored_per_direction() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("test_latest/images");
+    std::fs::create_dir_all(&images).unwrap();
+    for name in ["blurred_noisy", "odd_size"] {
+        for (side, target) in [("real", "real_B"), ("fake", "fake_B")] {
+            std::fs::copy(
+                fixtures("paired").join(format!("{name}_{side}.png")),
+                images.join(format!("{name}_{target}.png")),
+            )
+            .unwrap();
+        }
+    }
+    // Inputs of the other domain take no part.
+    std::fs::copy(
+        fixtures("paired/map_vs_photo_fake.png"),
+        images.join("map_vs_photo_real_A.png"),
+    )
+    .unwrap();
+    let results = dir.path().join("test_latest");
+    let out = cyclegan(&[
+        "eval",
+        "--results",
+        results.to_str().unwrap(),
+        "--metrics",
+        "ssim",
+        "--json",
+    ]);
+    let v = json_of_success(&out);
+    assert!(v.get("BtoA").is_none(), "{v}");
+    let a = &v["AtoB"];
+    assert_eq!(a["pairs"], 2, "{v}");
+    let want = skimage_scores();
+    let mean = (want["blurred_noisy"]["ssim"].as_f64().unwrap()
+        + want["odd_size"]["ssim"].as_f64().unwrap())
+        / 2.0;
+    assert!((a["ssim"].as_f64().unwrap() - mean).abs() < 1e-9, "{v}");
+}
+
+/// The same tensors under pytorch-fid's names (`Mixed_5b.branch1x1.conv.weight`,
+/// `….bn.{weight,bias,running_mean,running_var}`, as its .pth holds them, with the scale of 1
+/// that the TensorFlow graph's norm lacks), saved as safetensors, give the same network: equal
+/// features to the bit.
+#[test]
+fn pytorch_fid_names_in_safetensors_load_the_same_network() {
+    let Some(weights) = weights_or_note("pytorch_fid_names_in_safetensors_load_the_same_network")
+    else {
+        return;
+    };
+    let script = cyclegan::checkpoint::pth::read_torchscript(&weights).unwrap();
+    let mut renamed = cyclegan::checkpoint::StateDict::new();
+    for spec in inception::conv_specs() {
+        let get = |k: &str| script[&format!("{}.{k}", spec.script_name)].clone();
+        let ones = cyclegan::checkpoint::RawTensor {
+            shape: vec![spec.c_out],
+            data: vec![1.0; spec.c_out],
+        };
+        for (k, t) in [
+            ("conv.weight", get("weight")),
+            ("bn.weight", ones),
+            ("bn.bias", get("beta")),
+            ("bn.running_mean", get("mean")),
+            ("bn.running_var", get("var")),
+        ] {
+            renamed.insert(format!("{}.{k}", spec.name), t);
+        }
+    }
+    assert_eq!(renamed.len(), 94 * 5);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pt_inception.safetensors");
+    cyclegan::checkpoint::safetensors_io::write_safetensors(&path, &renamed, &Default::default())
+        .unwrap();
+    let file = fixtures("paired/odd_size_real.png");
+    let run = |p: &Path| {
+        let net = inception::load(p).unwrap();
+        features(
+            &net,
+            std::slice::from_ref(&file),
+            FidMode::PytorchFid,
+            1,
+            u64::MAX,
+            &|_| {},
+        )
+        .0
+    };
+    assert_eq!(run(&path), run(&weights));
 }
