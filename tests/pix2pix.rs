@@ -546,6 +546,36 @@ fn test_writes_each_pair_and_the_page_as_upstream() {
         "truncation moves some levels"
     );
 
+    // The page's mean L1 is fake_B's against real_B as saved: recompute it from the files.
+    let mut sum = 0.0;
+    for n in ["1", "2"] {
+        let (_, _, fake) = png_pixels(&out.join(format!("images/{n}_fake_B.png")));
+        let (_, _, real) = png_pixels(&out.join(format!("images/{n}_real_B.png")));
+        let l1: f64 = fake
+            .iter()
+            .zip(&real)
+            .map(|(a, b)| f64::from(a.abs_diff(*b)))
+            .sum();
+        sum += l1 / fake.len() as f64;
+    }
+    let mean_row = page
+        .lines()
+        .find(|l| l.contains("class=\"mean\""))
+        .expect("a mean row");
+    let cells: Vec<&str> = mean_row
+        .split("<td>")
+        .skip(1)
+        .map(|c| c.split('<').next().unwrap_or(""))
+        .collect();
+    let page_l1: f64 = cells[cells.len() - 3].parse().expect("L1 cell");
+    assert!(
+        (page_l1 - sum / 2.0).abs() <= 0.005,
+        "page L1 {page_l1}, files {}",
+        sum / 2.0
+    );
+    let ssim: f64 = cells[cells.len() - 1].parse().expect("SSIM cell");
+    assert!(ssim > -1.0 && ssim < 1.0, "{ssim}");
+
     let refused = test(&["--direction", "both"]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("AtoB or BtoA"));

@@ -2,7 +2,8 @@
 //! generators and write an HTML page: real / fake / reconstruction rows for CycleGAN, real_A /
 //! fake_B / real_B for pix2pix. Images are saved as upstream's `tensor2im` makes them
 //! (truncated levels), so they equal its files; the generators run as upstream's test does
-//! (see `--eval`).
+//! (see `--eval`). Where a ground truth exists (pix2pix's real_B) each row and the page's head
+//! carry fake_B's L1, PSNR and SSIM against it, scored on the saved levels.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use crate::checkpoint;
 use crate::data::resize::resize_bicubic;
 use crate::data::{self, AlignedDataset, DatasetOptions, Direction, ImageTensor, Quantize};
 use crate::inference::{Translator, load_input};
+use crate::metrics::paired::{PairScores, score_pair};
 use crate::train::networks::{G_A, G_B};
 
 /// Which test folders to translate.
@@ -86,6 +88,8 @@ pub struct TestArgs {
 struct Row {
     stem: String,
     files: [String; 3],
+    /// fake_B scored against real_B, where there is a ground truth (pix2pix).
+    scores: Option<PairScores>,
 }
 
 pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
@@ -162,7 +166,11 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
             for (name, image) in names.iter().zip([&real, &fake, &rec]) {
                 save(&images_dir.join(name), image)?;
             }
-            rows.push(Row { stem, files: names });
+            rows.push(Row {
+                stem,
+                files: names,
+                scores: None,
+            });
         }
         bar.finish_and_clear();
         sections.push(Section {
@@ -250,7 +258,16 @@ fn run_pix2pix(args: &TestArgs) -> anyhow::Result<ExitCode> {
         for (name, image) in names.iter().zip([&real_a, &fake_b, &real_b]) {
             save(&images_dir.join(name), image)?;
         }
-        rows.push(Row { stem, files: names });
+        // Scored as saved, so `cyclegan eval --results` on this folder gives the same numbers.
+        let levels =
+            |t: &ImageTensor| data::to_levels(t, Quantize::Upstream).map_err(anyhow::Error::msg);
+        let scores = score_pair(&levels(&fake_b)?, &levels(&real_b)?)
+            .with_context(|| format!("scoring {}", path.display()))?;
+        rows.push(Row {
+            stem,
+            files: names,
+            scores: Some(scores),
+        });
     }
     bar.finish_and_clear();
     let sections = vec![Section {
@@ -284,6 +301,18 @@ fn finish(
     failed: usize,
 ) -> anyhow::Result<ExitCode> {
     let html = page(&args.name, &args.epoch, sections);
+    for section in sections {
+        if let Some(mean) = mean_scores(&section.rows) {
+            eprintln!(
+                "{}: fake_B against real_B over {} pair(s): L1 {:.2} levels, PSNR {:.2} dB, SSIM {:.4}",
+                section.title,
+                section.rows.len(),
+                mean.l1,
+                mean.psnr,
+                mean.ssim
+            );
+        }
+    }
     write_atomic(&out_dir.join("index.html"), html.as_bytes())
         .with_context(|| format!("cannot write {}", out_dir.join("index.html").display()))?;
     let n: usize = sections.iter().map(|s| s.rows.len()).sum();
@@ -296,6 +325,17 @@ fn finish(
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The rows' mean scores, where every row has them.
+fn mean_scores(rows: &[Row]) -> Option<PairScores> {
+    let scores: Vec<PairScores> = rows.iter().map(|r| r.scores).collect::<Option<_>>()?;
+    let n = scores.len() as f64;
+    (n > 0.0).then(|| PairScores {
+        l1: scores.iter().map(|s| s.l1).sum::<f64>() / n,
+        psnr: scores.iter().map(|s| s.psnr).sum::<f64>() / n,
+        ssim: scores.iter().map(|s| s.ssim).sum::<f64>() / n,
+    })
 }
 
 fn save(path: &Path, image: &ImageTensor) -> anyhow::Result<()> {
@@ -341,11 +381,31 @@ fn page(name: &str, epoch: &str, sections: &[Section]) -> String {
     );
     for section in sections {
         let [h0, h1, h2] = section.headers;
+        let mean = mean_scores(&section.rows);
+        let metrics_header = if mean.is_some() {
+            "<th>L1 (levels)</th><th>PSNR (dB)</th><th>SSIM</th>"
+        } else {
+            ""
+        };
         let _ = writeln!(
             html,
-            "<h2>{}</h2>\n<table>\n<tr><th>image</th><th>{h0}</th><th>{h1}</th><th>{h2}</th></tr>",
+            "<h2>{}</h2>\n<table>\n<tr><th>image</th><th>{h0}</th><th>{h1}</th><th>{h2}</th>{metrics_header}</tr>",
             esc(&section.title)
         );
+        let cells = |s: &PairScores| {
+            format!(
+                "<td>{:.2}</td><td>{:.2}</td><td>{:.4}</td>",
+                s.l1, s.psnr, s.ssim
+            )
+        };
+        if let Some(mean) = &mean {
+            let _ = writeln!(
+                html,
+                "<tr class=\"mean\"><td>mean of {}</td><td colspan=\"3\">fake_B against real_B</td>{}</tr>",
+                section.rows.len(),
+                cells(mean)
+            );
+        }
         for row in &section.rows {
             let _ = write!(html, "<tr><td>{}</td>", esc(&row.stem));
             for f in &row.files {
@@ -354,6 +414,9 @@ fn page(name: &str, epoch: &str, sections: &[Section]) -> String {
                     "<td><img src=\"images/{0}\" alt=\"{0}\"><br>{0}</td>",
                     esc(f)
                 );
+            }
+            if let Some(s) = &row.scores {
+                html.push_str(&cells(s));
             }
             html.push_str("</tr>\n");
         }
