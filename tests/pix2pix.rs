@@ -7,10 +7,11 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor, TensorData};
+use common::trace::{grads_of, part, rel_close};
 use common::*;
 use cyclegan::checkpoint::{self, StateDict};
 use cyclegan::model::loss::GanMode;
-use cyclegan::model::{GeneratorConfig, InitType, NetworkConfig, ParamMut, Params};
+use cyclegan::model::{GeneratorConfig, InitType, NetworkConfig, Params};
 use cyclegan::train::pix2pix::{Pix2PixConfig, discriminator_losses, generator_losses};
 use cyclegan::train::step::attach;
 
@@ -24,14 +25,6 @@ fn trace() -> StateDict {
 fn trace_losses() -> serde_json::Value {
     let text = std::fs::read_to_string(fixture(&format!("{TRACE}.json"))).expect("json");
     serde_json::from_str(&text).expect("json")
-}
-
-/// `prefix.<net>.<key>` entries of the trace as one state dict.
-fn part(sd: &StateDict, prefix: &str, net: &str) -> StateDict {
-    let p = format!("{prefix}.{net}.");
-    sd.iter()
-        .filter_map(|(k, t)| k.strip_prefix(&p).map(|r| (r.to_string(), t.clone())))
-        .collect()
 }
 
 /// The trace's networks as detection finds them in its initial files (no dropout: the trace
@@ -66,28 +59,13 @@ fn image(sd: &StateDict, key: &str, device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(t.data.clone(), shape), device)
 }
 
-fn grads_of(
+fn gradients(
     net: &mut impl Params,
     grads: &burn::tensor::Gradients,
     name: &str,
 ) -> Vec<(String, Vec<f32>)> {
     let mut out = Vec::new();
-    net.visit("", &mut |key, p, role| {
-        if !role.trainable() {
-            return;
-        }
-        let g = match p {
-            ParamMut::D1(t) => t.grad(grads).map(|g| g.into_data()),
-            ParamMut::D4(t) => t.grad(grads).map(|g| g.into_data()),
-            ParamMut::Count(_) => None,
-        };
-        let g = g
-            .expect("every parameter gets a gradient")
-            .convert::<f32>()
-            .try_into_vec::<f32>()
-            .expect("f32");
-        out.push((format!("{name}.{key}"), g));
-    });
+    grads_of(net, grads, &mut out, name);
     out
 }
 
@@ -104,14 +82,6 @@ fn check_gradients(ours: &[(String, Vec<f32>)], reference: &StateDict) -> f64 {
         worst = worst.max(rel);
     }
     worst
-}
-
-fn rel_close(ours: f64, theirs: f64, tol: f64, what: &str) {
-    let rel = (ours - theirs).abs() / theirs.abs().max(1e-12);
-    assert!(
-        rel <= tol,
-        "{what}: ours {ours}, PyTorch {theirs}, relative error {rel} > {tol}"
-    );
 }
 
 /// Iteration 1 piece by piece: D's losses and gradients on the initial weights, then G's
@@ -149,7 +119,7 @@ fn iteration_one_losses_and_gradients_match_pytorch() {
         "D_real",
     );
     let grads = ((d_fake + d_real) * 0.5).backward();
-    let d_grads = grads_of(&mut d, &grads, "D");
+    let d_grads = gradients(&mut d, &grads, "D");
     assert_eq!(d_grads.len(), part(&sd, "grad1", "D").len());
     check_gradients(&d_grads, &sd);
 
@@ -170,7 +140,7 @@ fn iteration_one_losses_and_gradients_match_pytorch() {
         "G_L1",
     );
     let grads = (g_gan + g_l1).backward();
-    let g_grads = grads_of(&mut g, &grads, "G");
+    let g_grads = gradients(&mut g, &grads, "G");
     assert_eq!(g_grads.len(), part(&sd, "grad1", "G").len());
     check_gradients(&g_grads, &sd);
 }

@@ -52,7 +52,11 @@ pub fn grads_of(
     out: &mut Vec<(String, Vec<f32>)>,
     name: &str,
 ) {
-    net.visit("", &mut |key, p, _| {
+    net.visit("", &mut |key, p, role| {
+        // Running statistics and counters are no parameters: nothing steps them.
+        if !role.trainable() {
+            return;
+        }
         let g = match p {
             ParamMut::D1(t) => t.grad(grads).map(|g| g.into_data()),
             ParamMut::D4(t) => t.grad(grads).map(|g| g.into_data()),
