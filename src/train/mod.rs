@@ -30,8 +30,7 @@ use crate::atomic_write::TEMP_MARKER;
 use crate::checkpoint::{self, CheckpointError};
 use crate::data::{Dataset, DatasetMode, DatasetOptions, Loader, LoaderConfig};
 use crate::model::{
-    DiscriminatorConfig, GeneratorConfig, InitType, NetworkConfig, Params, init_weights,
-    seed_dropout,
+    DiscriminatorConfig, GeneratorConfig, InitType, NetworkConfig, Params, seed_dropout,
 };
 use crate::tensors::stack;
 use adam::{Adam, AdamConfig};
@@ -388,10 +387,7 @@ pub fn build_networks(model: &ModelConfig, seed: u64, device: &Device) -> Networ
         d_a: model.d_a.init(device),
         d_b: model.d_b.init(device),
     };
-    let (init, gain) = (model.init_type, model.init_gain);
-    for (i, (_, mut net)) in nets.named_mut().into_iter().enumerate() {
-        init_weights(&mut net, init, gain, seed.wrapping_add(i as u64), device);
-    }
+    nets.init_weights(model.init_type, model.init_gain, seed, device);
     nets
 }
 

@@ -12,7 +12,7 @@ use super::pix2pix::{Pix2PixConfig, Pix2PixLosses, Pix2PixNetworks, pix2pix_step
 use super::pool::ImagePool;
 use super::seed::{self, SeedLoss};
 use super::step::{LossConfig, Optimizers, Pools, StepLosses, train_step};
-use crate::model::{GeneratorConfig, NetworkConfig, init_weights};
+use crate::model::{GeneratorConfig, NetworkConfig};
 
 /// Which model a run trains and with what networks and objective. In `opt.json` a CycleGAN run
 /// keeps its `model` and `loss` keys (so files written before pix2pix read as before); a
@@ -162,10 +162,7 @@ impl Trainee {
                     g: pix2pix.g.init(device),
                     d: pix2pix.d.init(device),
                 };
-                let (init, gain) = (pix2pix.init_type, pix2pix.init_gain);
-                for (i, (_, mut net)) in nets.named_mut().into_iter().enumerate() {
-                    init_weights(&mut net, init, gain, seed.wrapping_add(i as u64), device);
-                }
+                nets.init_weights(pix2pix.init_type, pix2pix.init_gain, seed, device);
                 Trainee::Pix2Pix {
                     nets: Box::new(nets),
                     config: pix2pix.clone(),

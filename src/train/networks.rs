@@ -5,7 +5,9 @@
 //! and all of those go through it; CycleGAN's is [`Networks`] and pix2pix's is
 //! [`super::pix2pix::Pix2PixNetworks`] (G and D).
 
-use crate::model::{Discriminator, Generator, Params, Visitor};
+use burn::tensor::Device;
+
+use crate::model::{Discriminator, Generator, InitType, Params, Visitor, init_weights};
 
 /// CycleGAN's network names, as upstream spells them: `G_A` maps A to B, `D_A` judges B.
 pub const G_A: &str = "G_A";
@@ -50,6 +52,14 @@ pub trait NamedNetworks {
     /// Every network with its name, in upstream's `model_names` order (which is also the
     /// order of their initialisation seeds and checkpoint files).
     fn named_mut(&mut self) -> Vec<(&'static str, NetMut<'_>)>;
+
+    /// Upstream's initialisation of every network, each from its own seed: `seed` plus its
+    /// place in the table.
+    fn init_weights(&mut self, init: InitType, gain: f64, seed: u64, device: &Device) {
+        for (i, (_, mut net)) in self.named_mut().into_iter().enumerate() {
+            init_weights(&mut net, init, gain, seed.wrapping_add(i as u64), device);
+        }
+    }
 
     /// The networks one optimiser steps, in table order.
     fn of_kind(&mut self, kind: Kind) -> Vec<(&'static str, NetMut<'_>)> {
