@@ -254,25 +254,31 @@ impl Norm2d {
         let (mean, var) = match mode {
             Mode::Eval => (stats.mean.clone(), stats.var.clone()),
             Mode::Train => {
+                // One sample: each channel's batch is its one plane, so batch norm's
+                // normalisation is instance norm's, which has a one-pass kernel with its own
+                // backward (the composed form below is eight graph nodes); the statistics the
+                // running averages need are then computed off the graph.
+                let (normed, batch_mean, batch_var) = if b == 1 {
+                    let flat = x.clone().inner().reshape([c, h * w]);
+                    let (var, mean) = flat.var_mean_bias(1);
+                    (Some(instance_norm(x.clone(), NORM_EPS)), mean, var)
+                } else {
+                    let flat = x.clone().swap_dims(0, 1).reshape([c, b * h * w]);
+                    let (var, mean) = flat.var_mean_bias(1);
+                    (None, mean, var)
+                };
+                let (mean, var) = (batch_mean.reshape([c]), batch_var.reshape([c]));
                 let n = (b * h * w) as f64;
-                // The statistics are constants for the running averages: computed off the graph.
-                let flat = x.clone().inner().swap_dims(0, 1).reshape([c, b * h * w]);
-                let (var, mean) = flat.var_mean_bias(1); // [c, 1]
-                let (mean, var) = (mean.reshape([c]), var.reshape([c]));
                 // PyTorch updates the running variance with the unbiased estimate.
-                let unbiased = var.clone() * (n / (n - 1.0).max(1.0));
-                stats.mean = stats.mean.clone() * (1.0 - BATCH_MOMENTUM) + mean * BATCH_MOMENTUM;
+                let unbiased = var.clone().inner() * (n / (n - 1.0).max(1.0));
+                stats.mean = stats.mean.clone() * (1.0 - BATCH_MOMENTUM)
+                    + mean.clone().inner() * BATCH_MOMENTUM;
                 stats.var = stats.var.clone() * (1.0 - BATCH_MOMENTUM) + unbiased * BATCH_MOMENTUM;
                 stats.num_batches_tracked += 1;
-                if b == 1 {
-                    // One sample: each channel's batch is its one plane, so batch norm's
-                    // normalisation is instance norm's, which has a one-pass kernel with its
-                    // own backward (the composed form below is eight graph nodes).
-                    return instance_norm(x, NORM_EPS);
+                if let Some(normed) = normed {
+                    return normed;
                 }
-                let flat = x.clone().swap_dims(0, 1).reshape([c, b * h * w]);
-                let (var, mean) = flat.var_mean_bias(1);
-                (mean.reshape([c]), var.reshape([c]))
+                (mean, var)
             }
         };
         (x - mean.reshape([1, c, 1, 1])) / (var.reshape([1, c, 1, 1]) + NORM_EPS).sqrt()
