@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use std::path::Path;
 
-use crate::data::{DataError, ImageTensor, load_image8, resize::resize_bicubic};
+use crate::data::{DataError, Image8, ImageTensor, load_image8, resize::resize_bicubic};
 use crate::model::{Generator, GeneratorConfig, Mode};
 use crate::ops::pad::reflect;
 
@@ -102,11 +102,19 @@ pub fn load_input(
     max_pixels: u64,
     load_size: Option<usize>,
 ) -> Result<ImageTensor, DataError> {
-    let image = load_image8(path, channels, max_pixels)?;
-    Ok(match load_size {
-        Some(n) => resize_bicubic(&image, n, n).to_tensor(),
+    Ok(test_input(
+        &load_image8(path, channels, max_pixels)?,
+        load_size,
+    ))
+}
+
+/// An image as the network's input at test time: resized to N×N first when `load_size` is
+/// given (bicubic on 8-bit pixels, as upstream's test-time `Resize`), else at its own size.
+pub fn test_input(image: &Image8, load_size: Option<usize>) -> ImageTensor {
+    match load_size {
+        Some(n) => resize_bicubic(image, n, n).to_tensor(),
         None => image.to_tensor(),
-    })
+    }
 }
 
 /// Splits indices of `images` into runs of equal size, at most `batch_size` long, keeping order.

@@ -347,3 +347,104 @@ fn pytorch_fid_names_in_safetensors_load_the_same_network() {
     };
     assert_eq!(run(&path), run(&weights));
 }
+
+/// `train --eval-freq` for CycleGAN: each direction's FID after every epoch in `metrics.csv`,
+/// equal to what `cyclegan eval --results` computes on the folder `cyclegan test` writes for
+/// that epoch's generators, and the same FID on that test page. Without the weights the run
+/// stops before it has written anything, naming the download command.
+#[test]
+fn eval_freq_fid_equals_test_then_eval() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    common::copy_images("trainA", &data.join("trainA"), 2);
+    common::copy_images("trainB", &data.join("trainB"), 2);
+    common::copy_images("testA", &data.join("testA"), 3);
+    common::copy_images("testB", &data.join("testB"), 3);
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let (data_arg, checkpoints) = (s(&data), dir.path().join("checkpoints"));
+    let checkpoints_arg = s(&checkpoints);
+    let train = |extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--dataroot",
+            &data_arg,
+            "--name",
+            "fid",
+            "--checkpoints-dir",
+            &checkpoints_arg,
+            "--n-epochs",
+            "1",
+            "--n-epochs-decay",
+            "0",
+            "--eval-freq",
+            "1",
+            "-q",
+        ];
+        args.extend(common::SMALL_RUN);
+        args.extend(extra);
+        cyclegan(&args)
+    };
+    let out = train(&[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cyclegan download model inception"),
+        "{stderr}"
+    );
+    assert!(!checkpoints.join("fid/latest_net_G_A.safetensors").exists());
+
+    let Some(weights) = weights_or_note("eval_freq_fid_equals_test_then_eval") else {
+        return;
+    };
+    let weights_arg = s(&weights);
+    common::assert_success(&train(&["--inception", &weights_arg]));
+    let csv = std::fs::read_to_string(checkpoints.join("fid/metrics.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "epoch,total_iters,steps,FID_AtoB,FID_BtoA");
+    assert_eq!(lines.len(), 2, "{csv}");
+    let row: Vec<f64> = lines[1].split(',').map(|v| v.parse().unwrap()).collect();
+    assert_eq!(row[..3], [1.0, 2.0, 2.0]);
+
+    let results = dir.path().join("results");
+    let out = cyclegan(&[
+        "test",
+        "--dataroot",
+        &data_arg,
+        "--name",
+        "fid",
+        "--checkpoints-dir",
+        &checkpoints_arg,
+        "--results-dir",
+        &s(&results),
+        "--load-size",
+        "32",
+        "--inception",
+        &weights_arg,
+    ]);
+    common::assert_success(&out);
+    let test_dir = results.join("fid/test_latest");
+    let page = std::fs::read_to_string(test_dir.join("index.html")).unwrap();
+    let out = cyclegan(&[
+        "eval",
+        "--results",
+        &s(&test_dir),
+        "--metrics",
+        "fid",
+        "--inception",
+        &weights_arg,
+        "--json",
+    ]);
+    let v = json_of_success(&out);
+    for (k, direction) in ["AtoB", "BtoA"].into_iter().enumerate() {
+        let theirs = v[direction]["fid"].as_f64().unwrap();
+        let ours = row[3 + k];
+        assert!(
+            (ours - theirs).abs() <= 1e-9 * theirs.abs().max(1.0),
+            "{direction}: metrics.csv {ours}, cyclegan eval {theirs}"
+        );
+        assert!(
+            page.contains(&format!("{theirs:.4}")),
+            "{direction} FID on the page"
+        );
+    }
+}

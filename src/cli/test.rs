@@ -3,7 +3,9 @@
 //! fake_B / real_B for pix2pix. Images are saved as upstream's `tensor2im` makes them
 //! (truncated levels), so they equal its files; the generators run as upstream's test does
 //! (see `--eval`). Where a ground truth exists (pix2pix's real_B) each row and the page's head
-//! carry fake_B's L1, PSNR and SSIM against it, scored on the saved levels.
+//! carry fake_B's L1, PSNR and SSIM against it, scored on the saved levels; for CycleGAN the
+//! page gives each direction's FID (fake_B against the real B test images, fake_A against the
+//! real A ones) where the Inception weights are found, as `cyclegan eval --results` would.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,10 +19,14 @@ use super::train::ModelKind;
 use super::{DeviceArgs, InferenceArgs, UsageError};
 use crate::atomic_write::write_atomic;
 use crate::checkpoint;
-use crate::data::resize::resize_bicubic;
-use crate::data::{self, AlignedDataset, DatasetOptions, Direction, ImageTensor, Quantize};
-use crate::inference::{Translator, load_input};
+use crate::data::{self, AlignedDataset, DatasetOptions, Direction, Image8, ImageTensor, Quantize};
+use crate::inference::{Translator, load_input, test_input};
+use crate::metrics::eval::image_features;
+use crate::metrics::inception::Inception;
 use crate::metrics::paired::{PairScores, score_pair};
+use crate::metrics::preprocess::FidMode;
+use crate::metrics::stats::{StatsError, fit_gaussian, frechet_distance};
+use crate::metrics::weights::{self, WeightsNotFound};
 use crate::train::networks::{G_A, G_B};
 
 /// Which test folders to translate.
@@ -78,6 +84,15 @@ pub struct TestArgs {
     /// Refuse images with more pixels than this (decompression bombs); the default is PIL's.
     #[arg(long = "max-pixels", alias = "max_pixels", default_value_t = data::DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,
+    /// cycle_gan: no FID on the page. Without it each direction's FID is computed when both
+    /// test folders are translated and the Inception weights are found (--inception, or
+    /// `cyclegan download model inception`); otherwise the page says why it has none.
+    #[arg(long = "no-fid", alias = "no_fid")]
+    pub no_fid: bool,
+    /// FID's Inception weights (default: pt_inception-2015-12-05-6726825d.pth in
+    /// --checkpoints-dir).
+    #[arg(long)]
+    pub inception: Option<PathBuf>,
     #[command(flatten)]
     pub device: DeviceArgs,
     #[command(flatten)]
@@ -128,6 +143,25 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&images_dir)
         .with_context(|| format!("cannot create {}", images_dir.display()))?;
 
+    // FID needs both directions: fake_B is compared with testB's real images.
+    let mut fid_note = None;
+    let fid_net = if args.no_fid {
+        None
+    } else if jobs.len() < 2 {
+        fid_note = Some("no FID: it needs both test folders translated (--direction both)".into());
+        None
+    } else {
+        match weights::load(args.inception.as_deref(), &args.checkpoints_dir) {
+            Ok(net) => Some(net),
+            Err(e @ WeightsNotFound::Missing { .. }) => {
+                fid_note = Some(format!("no FID: {e}"));
+                None
+            }
+            Err(WeightsNotFound::Load(e)) => return Err(e.into()),
+        }
+    };
+    // Each section's (real, fake) levels as saved, kept for FID.
+    let mut saved: Vec<(Vec<Image8>, Vec<Image8>)> = Vec::new();
     let mut sections = Vec::new();
     let mut failed = 0;
     for (domain, folder, fwd, back) in jobs {
@@ -137,6 +171,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
         let files = data::dataset::make_dataset(&folder, args.num_test, false)?;
         let bar = progress(files.len(), &format!("{}{domain}", args.phase));
         let mut rows = Vec::new();
+        let (mut reals, mut fakes) = (Vec::new(), Vec::new());
         args.inference.seed_dropout();
         for file in &files {
             bar.inc(1);
@@ -163,8 +198,14 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
                 format!("{stem}_fake_{other}.png"),
                 format!("{stem}_rec_{domain}.png"),
             ];
-            for (name, image) in names.iter().zip([&real, &fake, &rec]) {
+            let levels = [levels(&real)?, levels(&fake)?, levels(&rec)?];
+            for (name, image) in names.iter().zip(&levels) {
                 save(&images_dir.join(name), image)?;
+            }
+            if fid_net.is_some() {
+                let [real, fake, _] = levels;
+                reals.push(real);
+                fakes.push(fake);
             }
             rows.push(Row {
                 stem,
@@ -173,6 +214,7 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
             });
         }
         bar.finish_and_clear();
+        saved.push((reals, fakes));
         sections.push(Section {
             title: format!("{}{domain}", args.phase),
             headers: match domain {
@@ -180,9 +222,46 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
                 _ => ["real_B", "fake_A", "rec_B"],
             },
             rows,
+            note: fid_note.clone(),
         });
     }
+    if let Some(net) = &fid_net {
+        // Section 0 translated A into B: its fakes against section 1's reals, and back.
+        let titles: Vec<String> = sections.iter().map(|s| s.title.clone()).collect();
+        for (i, section) in sections.iter_mut().enumerate() {
+            let other = 1 - i;
+            let fake_name = section.headers[1];
+            let (reals, fakes) = (&saved[other].0, &saved[i].1);
+            section.note = Some(match fid(net, reals, fakes) {
+                Ok(v) => format!(
+                    "FID of {fake_name} against the real images of {} ({} against {} images, \
+                     pytorch-fid preprocessing): {v:.4}",
+                    titles[other],
+                    fakes.len(),
+                    reals.len()
+                ),
+                Err(e) => format!("no FID for {fake_name}: {e}"),
+            });
+        }
+    }
     finish(args, &out_dir, &sections, failed)
+}
+
+/// Inception batch (`cyclegan eval`'s default).
+const FID_BATCH: usize = 16;
+
+/// FID of `fakes` against `reals` as `cyclegan eval` computes it.
+fn fid(net: &Inception, reals: &[Image8], fakes: &[Image8]) -> Result<f64, StatsError> {
+    let gaussian = |images: &[Image8], what: &str| {
+        fit_gaussian(
+            &image_features(net, images, FidMode::PytorchFid, FID_BATCH),
+            what,
+        )
+    };
+    frechet_distance(
+        &gaussian(reals, "the real set")?,
+        &gaussian(fakes, "the fake set")?,
+    )
 }
 
 /// A generator of the run, in the mode `--eval` / `--no-dropout` ask for.
@@ -241,11 +320,8 @@ fn run_pix2pix(args: &TestArgs) -> anyhow::Result<ExitCode> {
             }
         };
         // Upstream's test resizes each half to load_size² (its default 256) and crops nothing.
-        let prepare = |img: &data::Image8| match args.load_size {
-            Some(n) => resize_bicubic(img, n, n).to_tensor(),
-            None => img.to_tensor(),
-        };
-        let (real_a, real_b) = (prepare(&real_a), prepare(&real_b));
+        let real_a = test_input(&real_a, args.load_size);
+        let real_b = test_input(&real_b, args.load_size);
         let fake_b = g.translate(&real_a);
         let stem = path
             .file_stem()
@@ -255,14 +331,13 @@ fn run_pix2pix(args: &TestArgs) -> anyhow::Result<ExitCode> {
             format!("{stem}_fake_B.png"),
             format!("{stem}_real_B.png"),
         ];
+        let [real_a, fake_b, real_b] = [levels(&real_a)?, levels(&fake_b)?, levels(&real_b)?];
         for (name, image) in names.iter().zip([&real_a, &fake_b, &real_b]) {
             save(&images_dir.join(name), image)?;
         }
         // Scored as saved, so `cyclegan eval --results` on this folder gives the same numbers.
-        let levels =
-            |t: &ImageTensor| data::to_levels(t, Quantize::Upstream).map_err(anyhow::Error::msg);
-        let scores = score_pair(&levels(&fake_b)?, &levels(&real_b)?)
-            .with_context(|| format!("scoring {}", path.display()))?;
+        let scores =
+            score_pair(&fake_b, &real_b).with_context(|| format!("scoring {}", path.display()))?;
         rows.push(Row {
             stem,
             files: names,
@@ -274,6 +349,7 @@ fn run_pix2pix(args: &TestArgs) -> anyhow::Result<ExitCode> {
         title: args.phase.clone(),
         headers: ["real_A", "fake_B", "real_B"],
         rows,
+        note: None,
     }];
     finish(args, &out_dir, &sections, failed)
 }
@@ -302,6 +378,9 @@ fn finish(
 ) -> anyhow::Result<ExitCode> {
     let html = page(&args.name, &args.epoch, sections);
     for section in sections {
+        if let Some(note) = &section.note {
+            eprintln!("{}: {note}", section.title);
+        }
         if let Some(mean) = mean_scores(&section.rows) {
             eprintln!(
                 "{}: fake_B against real_B over {} pair(s): L1 {:.2} levels, PSNR {:.2} dB, SSIM {:.4}",
@@ -330,17 +409,16 @@ fn finish(
 /// The rows' mean scores, where every row has them.
 fn mean_scores(rows: &[Row]) -> Option<PairScores> {
     let scores: Vec<PairScores> = rows.iter().map(|r| r.scores).collect::<Option<_>>()?;
-    let n = scores.len() as f64;
-    (n > 0.0).then(|| PairScores {
-        l1: scores.iter().map(|s| s.l1).sum::<f64>() / n,
-        psnr: scores.iter().map(|s| s.psnr).sum::<f64>() / n,
-        ssim: scores.iter().map(|s| s.ssim).sum::<f64>() / n,
-    })
+    PairScores::mean(&scores)
 }
 
-fn save(path: &Path, image: &ImageTensor) -> anyhow::Result<()> {
-    data::save_png_as(path, image, Quantize::Upstream)
-        .with_context(|| format!("cannot write {}", path.display()))
+/// The levels upstream's `tensor2im` saves (truncated; one channel tiled to RGB).
+fn levels(image: &ImageTensor) -> anyhow::Result<Image8> {
+    data::to_levels(image, Quantize::Upstream).map_err(anyhow::Error::msg)
+}
+
+fn save(path: &Path, levels: &Image8) -> anyhow::Result<()> {
+    data::save_levels(path, levels).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// One table of the page: a folder's rows under their column names.
@@ -348,6 +426,8 @@ struct Section {
     title: String,
     headers: [&'static str; 3],
     rows: Vec<Row>,
+    /// A line above the table (the section's FID, or why there is none).
+    note: Option<String>,
 }
 
 /// `<epoch>_net_<NET>.safetensors`, or upstream's `.pth`.
@@ -392,6 +472,13 @@ fn page(name: &str, epoch: &str, sections: &[Section]) -> String {
             "<h2>{}</h2>\n<table>\n<tr><th>image</th><th>{h0}</th><th>{h1}</th><th>{h2}</th>{metrics_header}</tr>",
             esc(&section.title)
         );
+        if let Some(note) = &section.note {
+            let _ = writeln!(
+                html,
+                "<tr><td colspan=\"4\" class=\"note\">{}</td></tr>",
+                esc(note)
+            );
+        }
         let cells = |s: &PairScores| {
             format!(
                 "<td>{:.2}</td><td>{:.2}</td><td>{:.4}</td>",

@@ -24,6 +24,7 @@ use crate::model::{
 use crate::train::adam::AdamConfig;
 use crate::train::model::ModelSpec;
 use crate::train::pix2pix::Pix2PixConfig;
+use crate::train::quality::QualityConfig;
 use crate::train::schedule::{LrPolicy, ScheduleConfig};
 use crate::train::step::LossConfig;
 use crate::train::{ModelConfig, OutputConfig, TrainConfig, train};
@@ -256,6 +257,32 @@ pub struct TrainArgs {
     /// Save sample images for the web page every this many images.
     #[arg(long = "display-freq", alias = "display_freq", default_value_t = 400)]
     pub display_freq: u64,
+    /// Score the test split every this many epochs with the generators that epoch saved, run
+    /// as `cyclegan test` runs them: FID of each direction for cycle_gan (needs the Inception
+    /// weights: `cyclegan download model inception`), mean L1, PSNR and SSIM of fake_B against
+    /// real_B for pix2pix. Rows go to metrics.csv, the log and web/index.html. 0 (the default):
+    /// never.
+    #[arg(long = "eval-freq", alias = "eval_freq", default_value_t = 0)]
+    pub eval_freq: usize,
+    /// With --eval-freq: the folder holding the test split (default: --dataroot).
+    #[arg(long = "eval-dataroot", alias = "eval_dataroot")]
+    pub eval_dataroot: Option<PathBuf>,
+    /// With --eval-freq: which split to score (<phase>A/ and <phase>B/; pix2pix <phase>/).
+    #[arg(long = "eval-phase", alias = "eval_phase", default_value = "test")]
+    pub eval_phase: String,
+    /// With --eval-freq: at most this many test images per folder (`cyclegan test --num-test`).
+    #[arg(long = "eval-num-test", alias = "eval_num_test", default_value_t = 50)]
+    pub eval_num_test: usize,
+    /// With --eval-freq: resize test images to N×N first (`cyclegan test --load-size`). Default:
+    /// the crop size where training crops squares (upstream's test resizes to it), else each
+    /// image's own size; 0: each image's own size.
+    #[arg(long = "eval-load-size", alias = "eval_load_size")]
+    pub eval_load_size: Option<usize>,
+    /// With --eval-freq for cycle_gan: FID's Inception weights (default:
+    /// pt_inception-2015-12-05-6726825d.pth in --checkpoints-dir, where `cyclegan download
+    /// model inception` puts it).
+    #[arg(long)]
+    pub inception: Option<PathBuf>,
     /// Resume from <checkpoints-dir>/<name>/train_state.safetensors exactly where it stopped.
     #[arg(long = "continue-train", alias = "continue_train")]
     pub continue_train: bool,
@@ -607,12 +634,59 @@ impl TryFrom<&TrainArgs> for TrainConfig {
             init_from: a.init_from.clone(),
             init_epoch: a.init_epoch,
             seed: a.seed,
+            quality: None,
         };
         if let Some((_, extras)) = &seed {
             extras.apply(&mut config);
         }
+        config.quality = quality_config(a, &config)?;
         Ok(config)
     }
+}
+
+/// `--eval-*`: what to score every `--eval-freq` epochs; the other `--eval-*` flags without it
+/// are refused rather than ignored.
+fn quality_config(
+    a: &TrainArgs,
+    config: &TrainConfig,
+) -> Result<Option<QualityConfig>, UsageError> {
+    if a.eval_freq == 0 {
+        let given = [
+            ("--eval-dataroot", a.eval_dataroot.is_some()),
+            ("--eval-load-size", a.eval_load_size.is_some()),
+            ("--inception", a.inception.is_some()),
+            ("--eval-phase", a.given.contains("eval_phase")),
+            ("--eval-num-test", a.given.contains("eval_num_test")),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, g)| *g) {
+            return Err(UsageError(format!(
+                "{flag} has no effect without --eval-freq N (score the test split every N epochs)"
+            )));
+        }
+        return Ok(None);
+    }
+    if a.eval_num_test == 0 {
+        return Err(UsageError("--eval-num-test must be at least 1".into()));
+    }
+    let data = &config.data;
+    let square_crops = data.preprocess.crops() && data.crop_width.is_none();
+    let load_size = match a.eval_load_size {
+        Some(0) => None,
+        Some(n) => Some(n),
+        None => square_crops.then_some(data.crop_size),
+    };
+    Ok(Some(QualityConfig {
+        eval_freq: a.eval_freq,
+        dataroot: a
+            .eval_dataroot
+            .clone()
+            .unwrap_or_else(|| data.dataroot.clone()),
+        phase: a.eval_phase.clone(),
+        num_test: a.eval_num_test,
+        load_size,
+        inception: a.inception.clone(),
+        seed: a.seed,
+    }))
 }
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {

@@ -272,7 +272,15 @@ pub fn save_png_as(path: &Path, img: &ImageTensor, quantize: Quantize) -> Result
         path: path.to_path_buf(),
         reason,
     };
-    let levels = to_levels(img, quantize).map_err(save_err)?;
+    save_levels(path, &to_levels(img, quantize).map_err(save_err)?)
+}
+
+/// Writes 8-bit levels (1 or 3 channels, interleaved) as a PNG.
+pub fn save_levels(path: &Path, levels: &Image8) -> Result<(), DataError> {
+    let save_err = |reason: String| DataError::Save {
+        path: path.to_path_buf(),
+        reason,
+    };
     let color = match levels.channels {
         1 => image::ExtendedColorType::L8,
         _ => image::ExtendedColorType::Rgb8,

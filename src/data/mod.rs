@@ -24,7 +24,7 @@ pub use dataset::{DatasetOptions, Direction, Item, UnalignedDataset};
 pub use error::DataError;
 pub use image_io::{
     DEFAULT_MAX_PIXELS, Image8, ImageTensor, Quantize, is_image_file, load_image, load_image8,
-    save_png, save_png_as, to_levels,
+    save_levels, save_png, save_png_as, to_levels,
 };
 pub use loader::{Batch, EpochIter, Loader, LoaderConfig, Throughput, measure_throughput};
 pub use mode::{Dataset, DatasetMode};

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::data::{Image8, is_image_file, load_image8};
 
-use super::inception::{FEATURE_DIM, INPUT_SIZE, Inception};
+use super::inception::{FEATURE_DIM, Inception};
 use super::paired::score_pair;
 use super::preprocess::{FidMode, network_input};
 use super::stats::{Features, KidConfig, StatsError, fit_gaussian, frechet_distance, kid};
@@ -174,36 +174,42 @@ pub fn features(
 ) -> (Features, Vec<Skipped>) {
     let mut out = Features::new(FEATURE_DIM);
     let mut skipped = Vec::new();
-    let plane = 3 * INPUT_SIZE * INPUT_SIZE;
     for chunk in files.chunks(batch.max(1)) {
-        let inputs: Vec<Result<Vec<f32>, Skipped>> = chunk
+        let images: Vec<Result<Image8, Skipped>> = chunk
             .par_iter()
             .map(|p| {
-                load_image8(p, 3, max_pixels)
-                    .map(|img| network_input(&img, mode))
-                    .map_err(|e| Skipped {
-                        path: p.clone(),
-                        reason: e.to_string(),
-                    })
+                load_image8(p, 3, max_pixels).map_err(|e| Skipped {
+                    path: p.clone(),
+                    reason: e.to_string(),
+                })
             })
             .collect();
-        let mut x = Vec::with_capacity(chunk.len() * plane);
-        let mut n = 0;
-        for r in inputs {
+        let mut read = Vec::with_capacity(images.len());
+        for r in images {
             match r {
-                Ok(v) => {
-                    x.extend(v);
-                    n += 1;
-                }
+                Ok(img) => read.push(img),
                 Err(s) => skipped.push(s),
             }
         }
-        if n > 0 {
-            out.data.extend(net.features(x, n));
-        }
+        out.data
+            .extend(image_features(net, &read, mode, read.len()).data);
         progress(chunk.len());
     }
     (out, skipped)
+}
+
+/// Inception features of RGB images in memory, `batch` at a time (each batch's inputs prepared
+/// in parallel).
+pub fn image_features(net: &Inception, images: &[Image8], mode: FidMode, batch: usize) -> Features {
+    let mut out = Features::new(FEATURE_DIM);
+    for chunk in images.chunks(batch.max(1)) {
+        let inputs: Vec<Vec<f32>> = chunk
+            .par_iter()
+            .map(|img| network_input(img, mode))
+            .collect();
+        out.data.extend(net.features(inputs.concat(), chunk.len()));
+    }
+    out
 }
 
 /// Mean L1, PSNR and SSIM over pairs (real, fake); pairs whose files cannot be read or differ
@@ -237,31 +243,20 @@ pub fn paired_means(
         })
         .collect();
     let mut skipped = Vec::new();
-    let mut sums = PairedMeans::default();
+    let mut scores = Vec::with_capacity(results.len());
     for r in results {
         match r {
-            Ok(s) => {
-                sums.pairs += 1;
-                sums.l1 += s.l1;
-                sums.psnr += s.psnr;
-                sums.ssim += s.ssim;
-            }
+            Ok(s) => scores.push(s),
             Err(s) => skipped.push(s),
         }
     }
-    if sums.pairs == 0 {
-        return (None, skipped);
-    }
-    let n = sums.pairs as f64;
-    (
-        Some(PairedMeans {
-            pairs: sums.pairs,
-            l1: sums.l1 / n,
-            psnr: sums.psnr / n,
-            ssim: sums.ssim / n,
-        }),
-        skipped,
-    )
+    let means = super::PairScores::mean(&scores).map(|m| PairedMeans {
+        pairs: scores.len(),
+        l1: m.l1,
+        psnr: m.psnr,
+        ssim: m.ssim,
+    });
+    (means, skipped)
 }
 
 /// The metrics `cyclegan eval` can compute.

@@ -10,5 +10,6 @@ pub mod inception;
 pub mod paired;
 pub mod preprocess;
 pub mod stats;
+pub mod weights;
 
 pub use paired::{PairError, PairScores, score_pair};

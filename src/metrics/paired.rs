@@ -21,6 +21,18 @@ pub struct PairScores {
     pub ssim: f64,
 }
 
+impl PairScores {
+    /// Each score's mean over `scores`, summed in their order; `None` for none.
+    pub fn mean(scores: &[PairScores]) -> Option<PairScores> {
+        let n = scores.len() as f64;
+        (!scores.is_empty()).then(|| PairScores {
+            l1: scores.iter().map(|s| s.l1).sum::<f64>() / n,
+            psnr: scores.iter().map(|s| s.psnr).sum::<f64>() / n,
+            ssim: scores.iter().map(|s| s.ssim).sum::<f64>() / n,
+        })
+    }
+}
+
 /// Why a pair cannot be scored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PairError {

@@ -5,7 +5,7 @@
 //! The loop only sequences; each concern has its module: [`model`] (which model, seen the same
 //! way whichever it is), [`step`] (CycleGAN's iteration), [`pix2pix`] (pix2pix's),
 //! [`networks`] (the named networks), [`adam`], [`pool`], [`schedule`], [`state`] (resume),
-//! [`report`] (log, samples, web page).
+//! [`quality`] (test-split metrics every few epochs), [`report`] (log, samples, web page).
 
 pub mod adam;
 pub mod model;
@@ -13,6 +13,7 @@ pub mod networks;
 pub mod pix2pix;
 mod plot;
 pub mod pool;
+pub mod quality;
 pub mod report;
 pub mod schedule;
 pub mod seed;
@@ -36,6 +37,7 @@ use crate::tensors::stack;
 use adam::{Adam, AdamConfig};
 use model::{Losses, ModelSpec, Trainee};
 use networks::{D_A, D_B, G_A, G_B, Kind, NamedNetworks, Networks};
+use quality::{Quality, QualityConfig, QualityError};
 use schedule::ScheduleConfig;
 use state::Position;
 use step::Optimizers;
@@ -141,6 +143,9 @@ pub struct TrainConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_epoch: Option<usize>,
     pub seed: u64,
+    /// `--eval-freq`: the test split scored every few epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<QualityConfig>,
 }
 
 impl TrainConfig {
@@ -207,6 +212,8 @@ pub enum TrainError {
     InitMissing { dir: PathBuf, file: String },
     #[error("--init-from {0}")]
     SeedFolder(#[from] checkpoint::seed::SeedFolderError),
+    #[error("--eval-freq: {0}")]
+    Quality(#[from] QualityError),
 }
 
 /// How a run ended.
@@ -236,6 +243,17 @@ pub fn train(
     let loader = Loader::new(dataset, config.loader)?;
     let batches_per_epoch = loader.num_batches();
 
+    // Before anything is written: a missing test split or Inception file is said at once.
+    let quality = match &config.quality {
+        Some(q) => Some(Quality::prepare(
+            q,
+            &config.spec,
+            &config.data,
+            config.loader.max_pixels,
+            &config.output.checkpoints_dir,
+        )?),
+        None => None,
+    };
     let mut nets = Trainee::new(&config.spec, config.seed, config.pool_size, device);
     let mut optim = Optimizers {
         g: Adam::new(config.adam),
@@ -271,6 +289,16 @@ pub fn train(
     )
     .map_err(io(&dir))?;
     report.print_start(config, &loader, &mut nets, device, position);
+    // A run stopped between an epoch's save and its scores measures them now.
+    if let Some(q) = &quality
+        && position.next_batch == 0
+        && position.epoch > config.schedule.epoch_count
+    {
+        let done = position.epoch - 1;
+        if q.config().due(done) && !report.has_quality(done) {
+            measure_quality(q, &mut report, &dir, device, done, position)?;
+        }
+    }
 
     let mut interrupted = false;
     // A run resumed at --max-steps has nothing left to do (a run killed after its last save):
@@ -360,6 +388,14 @@ pub fn train(
             position.next_batch = 0;
             save_latest(&dir, config, &mut nets, &optim, position)?;
             saved_at = Some(position);
+            // Scored from the files just saved; a stop asked for meanwhile comes first (the
+            // resumed run measures this epoch before it goes on).
+            if let Some(q) = &quality
+                && q.config().due(epoch)
+                && !stop.load(Ordering::SeqCst)
+            {
+                measure_quality(q, &mut report, &dir, device, epoch, position)?;
+            }
         }
         if finished {
             break 'epochs;
@@ -376,6 +412,39 @@ pub fn train(
         skipped_files: loader.skipped_files(),
         seconds_per_step: started.elapsed().as_secs_f64() / steps_run.max(1) as f64,
     })
+}
+
+/// Scores the test split with the generators saved at the end of `epoch` and records the
+/// row. A failure is reported and training goes on: the scores are an aid, the run the work.
+fn measure_quality(
+    quality: &Quality,
+    report: &mut report::Report,
+    dir: &Path,
+    device: &Device,
+    epoch: usize,
+    position: Position,
+) -> Result<(), TrainError> {
+    let started = Instant::now();
+    match quality.measure(dir, device) {
+        Ok(values) => report
+            .quality(
+                epoch,
+                position,
+                &values,
+                quality.images,
+                started.elapsed().as_secs_f64(),
+            )
+            .map_err(|cause| TrainError::Io {
+                path: dir.to_path_buf(),
+                cause,
+            }),
+        Err(e) => {
+            eprintln!(
+                "warning: --eval-freq: the scores of epoch {epoch} could not be measured: {e}"
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Builds the networks with upstream's initialisation, each from its own seed (the seed plus

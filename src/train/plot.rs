@@ -141,9 +141,44 @@ fn path(points: impl Iterator<Item = (f64, f64)>) -> String {
     d
 }
 
-/// The plot of `history` (iteration, the losses in `names` order) as an SVG element, loss `k`
-/// in `colors[k]` (the colours repeat past their count).
+/// The loss plot of `history` (iteration, the losses in `names` order), loss `k` in
+/// `colors[k]`.
 pub fn loss_svg(history: &[(u64, Vec<f64>)], names: &[&str], colors: &[[u8; 3]]) -> String {
+    line_svg(
+        history,
+        names,
+        colors,
+        &Axes {
+            id: "loss-plot",
+            class: "loss-plot",
+            y_label: "loss",
+            description: "training losses against iteration",
+            smooth: true,
+        },
+    )
+}
+
+/// What tells one plot from another on the page.
+pub struct Axes<'a> {
+    /// Unique on the page (the clipping path's id is derived from it).
+    pub id: &'a str,
+    pub class: &'a str,
+    pub y_label: &'a str,
+    /// For screen readers (`aria-label`).
+    pub description: &'a str,
+    /// Long series get moving averages over faint raw values (noisy per-iteration losses);
+    /// without it every point is drawn as it is.
+    pub smooth: bool,
+}
+
+/// The plot of `history` (iteration, the values in `names` order) as an SVG element, series
+/// `k` in `colors[k]` (the colours repeat past their count).
+pub fn line_svg(
+    history: &[(u64, Vec<f64>)],
+    names: &[&str],
+    colors: &[[u8; 3]],
+    axes: &Axes<'_>,
+) -> String {
     let colors: Vec<[u8; 3]> = (0..names.len())
         .map(|k| colors[k % colors.len().max(1)])
         .collect();
@@ -157,7 +192,8 @@ pub fn loss_svg(history: &[(u64, Vec<f64>)], names: &[&str], colors: &[[u8; 3]])
             .flat_map(|(_, v)| v.iter().copied())
             .filter(|v| v.is_finite())
     };
-    // Losses are non-negative: the axis starts at zero unless a value is below it.
+    // Losses and scores are mostly non-negative: the axis starts at zero unless a value is
+    // below it.
     let y_lo = finite().fold(0.0, f64::min);
     let y_hi = finite().fold(y_lo, f64::max);
     let xt = nice_ticks(x_lo, x_hi.max(x_lo + 1.0), 8, 1.0);
@@ -170,15 +206,17 @@ pub fn loss_svg(history: &[(u64, Vec<f64>)], names: &[&str], colors: &[[u8; 3]])
     let mut svg = String::new();
     let _ = writeln!(
         svg,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"loss-plot\" width=\"{WIDTH}\" \
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"{}\" class=\"{}\" width=\"{WIDTH}\" \
          height=\"{HEIGHT}\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" font-family=\"sans-serif\" \
-         font-size=\"12\" role=\"img\" aria-label=\"training losses against iteration\">"
+         font-size=\"12\" role=\"img\" aria-label=\"{}\">",
+        axes.id, axes.class, axes.description
     );
     let _ = writeln!(
         svg,
         "<rect width=\"{WIDTH}\" height=\"{HEIGHT}\" fill=\"white\"/>\n\
-         <defs><clipPath id=\"plot-area\"><rect x=\"{left}\" y=\"{top}\" width=\"{}\" \
+         <defs><clipPath id=\"{}-area\"><rect x=\"{left}\" y=\"{top}\" width=\"{}\" \
          height=\"{}\"/></clipPath></defs>",
+        axes.id,
         right - left,
         bottom - top
     );
@@ -210,15 +248,20 @@ pub fn loss_svg(history: &[(u64, Vec<f64>)], names: &[&str], colors: &[[u8; 3]])
         "<path d=\"M{left},{top}V{bottom}H{right}\" fill=\"none\" stroke=\"black\"/>\n\
          <text class=\"axis-label\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">iteration</text>\n\
          <text class=\"axis-label\" transform=\"translate(18 {}) rotate(-90)\" \
-         text-anchor=\"middle\">loss</text>",
+         text-anchor=\"middle\">{}</text>",
         (left + right) / 2.0,
         bottom + 40.0,
-        (top + bottom) / 2.0
+        (top + bottom) / 2.0,
+        axes.y_label
     );
     // The curves: raw values faint under their averages on long runs, else lines and dots.
-    let smooth = n > SMOOTH_FROM;
+    let smooth = axes.smooth && n > SMOOTH_FROM;
     let alpha = 2.0 / (span(n) as f64 + 1.0);
-    svg.push_str("<g clip-path=\"url(#plot-area)\" fill=\"none\">\n");
+    let _ = writeln!(
+        svg,
+        "<g clip-path=\"url(#{}-area)\" fill=\"none\">",
+        axes.id
+    );
     for (k, &c) in colors.iter().enumerate() {
         let values: Vec<f64> = history
             .iter()
@@ -274,11 +317,13 @@ pub fn loss_svg(history: &[(u64, Vec<f64>)], names: &[&str], colors: &[[u8; 3]])
             format!("(α = 2/({} + 1) = {alpha:.3}).", span(n)),
             "Faint: each logged value.".into(),
         ]
-    } else {
+    } else if axes.smooth {
         vec![
             "Each logged value, unsmoothed".into(),
             format!("(averaged from {} points on).", SMOOTH_FROM + 1),
         ]
+    } else {
+        vec!["Each measured value.".into()]
     };
     for (i, line) in caption.iter().enumerate() {
         let _ = writeln!(
@@ -414,6 +459,25 @@ mod tests {
             let smoothed = svg.contains("exponential moving");
             assert_eq!(smoothed, n as usize > SMOOTH_FROM, "{n} points");
         }
+    }
+
+    #[test]
+    fn unsmoothed_plots_draw_every_point_under_their_own_label_and_clip() {
+        let axes = Axes {
+            id: "metric-plot-0",
+            class: "metric-plot",
+            y_label: "FID",
+            description: "FID against iteration",
+            smooth: false,
+        };
+        let h = history(300);
+        let svg = line_svg(&h, &NAMES[..2], &COLORS, &axes);
+        assert_eq!(svg.matches("<circle").count(), 2 * 300);
+        assert!(!svg.contains("exponential moving"));
+        assert!(svg.contains(">FID</text>") && !svg.contains(">loss</text>"));
+        assert!(svg.contains("<clipPath id=\"metric-plot-0-area\">"));
+        assert!(svg.contains("clip-path=\"url(#metric-plot-0-area)\""));
+        assert!(!loss_svg(&h, &NAMES, &COLORS).contains("metric-plot-0-area"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What a run shows and leaves behind besides checkpoints (upstream `util/visualizer.py`): the
-//! options (`opt.json`), the loss log (`loss_log.csv`), progress on the terminal, sample grids
-//! under `web/`, and `web/index.html` showing them with the loss plot ([`plot`]).
+//! options (`opt.json`), the loss log (`loss_log.csv`), the test-split scores of `--eval-freq`
+//! (`metrics.csv`), progress on the terminal, sample grids under `web/`, and `web/index.html`
+//! showing them with the loss and score plots ([`plot`]).
 
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
@@ -14,6 +15,7 @@ use super::TrainConfig;
 use super::model::{Losses, ModelSpec, SampleRows, Trainee};
 use super::networks::NamedNetworks;
 use super::plot;
+use super::quality::Columns;
 use super::seed;
 use super::state::Position;
 use crate::atomic_write::write_atomic;
@@ -22,6 +24,7 @@ use crate::model::Params;
 use crate::tensors::unstack;
 
 const LOG_FILE: &str = "loss_log.csv";
+pub const METRICS_FILE: &str = "metrics.csv";
 /// One colour per loss, in the model's loss order (the first eight of matplotlib's tab10).
 const COLORS: [[u8; 3]; 8] = [
     [31, 119, 180],
@@ -51,6 +54,52 @@ pub struct Report {
     last_epoch: usize,
     history: Vec<(u64, Vec<f64>)>,
     samples: Vec<(String, String)>,
+    /// `--eval-freq`'s scores.
+    quality: Option<QualityLog>,
+}
+
+/// `metrics.csv` and its rows: (epoch, iteration, the scores in [`Columns`] order).
+struct QualityLog {
+    file: File,
+    columns: Columns,
+    rows: Vec<(usize, u64, Vec<f64>)>,
+}
+
+impl QualityLog {
+    /// As the loss log: a fresh run starts the file anew, a resumed one keeps the rows up to
+    /// the resumed iteration.
+    fn open(path: &Path, columns: Columns, position: Position, fresh: bool) -> io::Result<Self> {
+        let mut kept = format!("epoch,total_iters,steps,{}\n", columns.names.join(","));
+        let mut rows = Vec::new();
+        if !fresh && let Ok(file) = File::open(path) {
+            for line in BufReader::new(file).lines().skip(1) {
+                let line = line?;
+                let fields: Vec<&str> = line.split(',').collect();
+                let epoch: Option<usize> = fields.first().and_then(|s| s.parse().ok());
+                let steps: Option<u64> = fields.get(2).and_then(|s| s.parse().ok());
+                let values: Vec<f64> = fields
+                    .iter()
+                    .skip(3)
+                    .filter_map(|s| s.parse().ok())
+                    .collect();
+                if let (Some(epoch), Some(steps)) = (epoch, steps)
+                    && values.len() == columns.names.len()
+                    && steps <= position.steps
+                {
+                    rows.push((epoch, steps, values));
+                    kept.push_str(&line);
+                    kept.push('\n');
+                }
+            }
+        }
+        write_atomic(path, kept.as_bytes())?;
+        let file = OpenOptions::new().append(true).open(path)?;
+        Ok(Self {
+            file,
+            columns,
+            rows,
+        })
+    }
 }
 
 impl Report {
@@ -102,7 +151,17 @@ impl Report {
             names.sort();
             samples = names.into_iter().map(|n| (n.clone(), n)).collect();
         }
+        let quality = match &config.quality {
+            Some(_) => Some(QualityLog::open(
+                &dir.join(METRICS_FILE),
+                Columns::of(&config.spec),
+                position,
+                fresh,
+            )?),
+            None => None,
+        };
         Ok(Self {
+            quality,
             dir: dir.to_path_buf(),
             quiet: config.output.quiet,
             interactive: io::stderr().is_terminal(),
@@ -261,6 +320,51 @@ impl Report {
         self.write_web()
     }
 
+    /// Whether `metrics.csv` has the scores of `epoch`.
+    pub fn has_quality(&self, epoch: usize) -> bool {
+        self.quality
+            .as_ref()
+            .is_some_and(|q| q.rows.iter().any(|r| r.0 == epoch))
+    }
+
+    /// Records the test-split scores measured after `epoch` (at `p`), prints them and
+    /// refreshes the page.
+    pub fn quality(
+        &mut self,
+        epoch: usize,
+        p: Position,
+        values: &[f64],
+        images: usize,
+        seconds: f64,
+    ) -> io::Result<()> {
+        let Some(q) = &mut self.quality else {
+            return Ok(());
+        };
+        let mut row = format!("{epoch},{},{}", p.total_iters, p.steps);
+        for v in values {
+            // Shortest round-trip form: the file holds the exact scores.
+            let _ = write!(row, ",{v}");
+        }
+        writeln!(q.file, "{row}")?;
+        q.file.flush()?;
+        q.rows.push((epoch, p.steps, values.to_vec()));
+        if !self.quiet {
+            let scores: Vec<String> = q
+                .columns
+                .names
+                .iter()
+                .zip(values)
+                .map(|(n, v)| format!("{n} {v:.4}"))
+                .collect();
+            eprintln!(
+                "(epoch: {epoch}, iters: {}) test split, {images} image(s) in {seconds:.1} s: {}",
+                p.total_iters,
+                scores.join(" ")
+            );
+        }
+        self.write_web()
+    }
+
     /// Writes the loss curve and the page.
     pub fn finish(&mut self) -> io::Result<()> {
         self.write_web()
@@ -271,13 +375,17 @@ impl Report {
         let mut html = String::from(
             "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>cyclegan training</title>\n\
              <style>body{font-family:sans-serif;margin:2em} img{image-rendering:pixelated;max-width:100%}\
-             svg.loss-plot{max-width:100%;height:auto}</style>\n\
+             svg.loss-plot,svg.metric-plot{max-width:100%;height:auto}\
+             table.metrics td,table.metrics th{padding:2px 10px;text-align:right}</style>\n\
              </head><body>\n",
         );
         let _ = writeln!(html, "<h1>{}</h1>", escape(&self.dir.display().to_string()));
         if !self.history.is_empty() {
             html.push_str("<h2>Losses</h2>\n");
             html.push_str(&plot::loss_svg(&self.history, self.names, &COLORS));
+        }
+        if let Some(q) = self.quality.as_ref().filter(|q| !q.rows.is_empty()) {
+            html.push_str(&quality_section(q));
         }
         if self.seed {
             // --recipe seed writes the seed's grids instead (train::seed::Samples).
@@ -297,6 +405,45 @@ impl Report {
         html.push_str("</body></html>\n");
         write_atomic(&web.join("index.html"), html.as_bytes())
     }
+}
+
+/// The scores' plots (one per [`Columns`] plot, against the iteration) and their table.
+fn quality_section(q: &QualityLog) -> String {
+    let names = q.columns.names;
+    let mut html = String::from("<h2>Test-split scores</h2>\n");
+    for (i, (label, columns)) in q.columns.plots.iter().enumerate() {
+        let history: Vec<(u64, Vec<f64>)> = q
+            .rows
+            .iter()
+            .map(|(_, steps, v)| (*steps, columns.iter().map(|&c| v[c]).collect()))
+            .collect();
+        let series: Vec<&str> = columns.iter().map(|&c| names[c]).collect();
+        let colors: Vec<[u8; 3]> = columns.iter().map(|&c| COLORS[c % COLORS.len()]).collect();
+        let id = format!("metric-plot-{i}");
+        let description = format!("{label} of the test split against iteration");
+        let axes = plot::Axes {
+            id: &id,
+            class: "metric-plot",
+            y_label: label,
+            description: &description,
+            smooth: false,
+        };
+        html.push_str(&plot::line_svg(&history, &series, &colors, &axes));
+    }
+    html.push_str("<table class=\"metrics\">\n<tr><th>epoch</th><th>iteration</th>");
+    for n in names {
+        let _ = write!(html, "<th>{}</th>", escape(n));
+    }
+    html.push_str("</tr>\n");
+    for (epoch, steps, values) in &q.rows {
+        let _ = write!(html, "<tr><td>{epoch}</td><td>{steps}</td>");
+        for v in values {
+            let _ = write!(html, "<td>{v:.4}</td>");
+        }
+        html.push_str("</tr>\n");
+    }
+    html.push_str("</table>\n");
+    html
 }
 
 fn header(names: &[&str]) -> String {
