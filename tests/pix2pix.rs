@@ -644,3 +644,35 @@ fn eval_freq_records_what_test_and_eval_report() {
     }
     assert_eq!(page.matches("<tr><td>").count(), 2, "a table row per epoch");
 }
+
+/// A run stopped after an epoch's save but before its scores (here: one trained without
+/// `--eval-freq`) measures that epoch first when it resumes with `--eval-freq`, so no row is
+/// lost.
+#[test]
+fn a_resumed_run_measures_the_epoch_a_stop_left_unscored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("data");
+    aligned_set(&root, "train");
+    aligned_set(&root, "test");
+    let checkpoints = dir.path().join("checkpoints");
+    let epochs = ["--n-epochs", "2", "--n-epochs-decay", "0"];
+    small_pix2pix(
+        &root,
+        &checkpoints,
+        &[&epochs[..], &["--max-steps", "2"]].concat(),
+    );
+    assert!(!checkpoints.join("small/metrics.csv").exists());
+    let resume = ["--continue-train", "--eval-freq", "1"];
+    small_pix2pix(&root, &checkpoints, &[&epochs[..], &resume[..]].concat());
+    let csv = std::fs::read_to_string(checkpoints.join("small/metrics.csv")).expect("metrics.csv");
+    let firsts: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.splitn(4, ',').take(3).last().expect("steps"))
+        .collect();
+    assert_eq!(
+        firsts,
+        ["2", "4"],
+        "epochs 1 and 2, at iterations 2 and 4:\n{csv}"
+    );
+}

@@ -748,6 +748,52 @@ mod tests {
         TrainConfig::try_from(&*train).expect("a valid config")
     }
 
+    /// The error `cyclegan train` gives for `args`.
+    fn refusal_of(args: &[&str]) -> String {
+        let cli = crate::cli::Cli::parse_args(args).expect("parses");
+        let crate::cli::Command::Train(train) = cli.command else {
+            panic!("not a train command");
+        };
+        TrainConfig::try_from(&*train).expect_err("refused").0
+    }
+
+    #[test]
+    fn eval_flags_need_eval_freq_and_default_to_the_square_crop() {
+        let base = ["cyclegan", "train", "--dataroot", "d"];
+        for extra in [
+            &["--eval-phase", "val"][..],
+            &["--eval_num_test", "5"],
+            &["--eval-dataroot", "t"],
+            &["--inception", "w.pth"],
+            &["--eval-load-size", "128"],
+        ] {
+            let err = refusal_of(&[&base[..], extra].concat());
+            assert!(err.contains("without --eval-freq"), "{extra:?}: {err}");
+        }
+        assert!(config_of(&base).quality.is_none());
+        let q = config_of(&[&base[..], &["--eval-freq", "5"]].concat())
+            .quality
+            .expect("scored");
+        assert_eq!((q.eval_freq, q.load_size, q.num_test), (5, Some(256), 50));
+        assert_eq!((q.dataroot.to_str(), q.phase.as_str()), (Some("d"), "test"));
+        let own_size = ["--eval-freq", "1", "--eval-load-size", "0"];
+        assert_eq!(
+            config_of(&[&base[..], &own_size].concat())
+                .quality
+                .unwrap()
+                .load_size,
+            None
+        );
+        let rect = ["--eval-freq", "1", "--crop-size", "128,192"];
+        assert_eq!(
+            config_of(&[&base[..], &rect].concat())
+                .quality
+                .unwrap()
+                .load_size,
+            None
+        );
+    }
+
     /// Runs trained before `ModelConfig.g` became `g_a` keep a readable `opt.json`: the fixture
     /// is what the code of 37e4b2e wrote for the command below, and it loads as the same config
     /// today's code builds from that command.
