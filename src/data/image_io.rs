@@ -12,11 +12,14 @@
 //! - 16-bit RGB / RGBA / LA (PIL unpacks them to 8 bits with the `;16B` raw modes): the high
 //!   byte, `v >> 8`, as PIL.
 //! - Alpha is dropped, never composited (PIL's `RGBA → RGB`); palettes are looked up.
-//! - CMYK JPEG: the decoder's `c·k/255` is PIL's `cmyk2rgb` on Adobe-inverted data, which PIL
-//!   assumes for every CMYK JPEG.
-//! - JPEG pixels themselves: zune-jpeg and PIL's libjpeg-turbo round their IDCTs and 4:2:0 chroma
-//!   upsampling differently, so a JPEG decodes up to a few levels apart from PIL on a few percent
-//!   of pixels (PNG, BMP, TIFF and lossless WebP decode identically). Lossy WebP likewise.
+//! - JPEG: YCbCr and grayscale files go through libjpeg-turbo's own decoder (inside MozJPEG, the
+//!   `mozjpeg` crate), as PIL's do, with PIL's settings (integer IDCT, fancy upsampling), so
+//!   their levels equal PIL's bit for bit. CMYK and YCCK files, which libjpeg does not turn into
+//!   RGB, take the image crate's decoder, whose `c·k/255` is PIL's `cmyk2rgb` on
+//!   Adobe-inverted data (what PIL assumes for every CMYK JPEG); their IDCT may round a level
+//!   apart from libjpeg's on detailed blocks.
+//! - Lossy WebP may decode a level apart from PIL's libwebp on some pixels; PNG, BMP, TIFF and
+//!   lossless WebP decode identically.
 //! - EXIF orientation is ignored, as PIL's `Image.open` ignores it.
 
 use std::io::Cursor;
@@ -143,6 +146,11 @@ pub fn decode_rgb8(bytes: &[u8], path: &Path, max_pixels: u64) -> Result<Image8,
     if bytes.is_empty() {
         return Err(decode_err("the file is empty (0 bytes)".into()));
     }
+    if bytes.starts_with(&[0xFF, 0xD8])
+        && let Some(image) = decode_jpeg_like_pil(bytes, path, max_pixels)?
+    {
+        return Ok(image);
+    }
     let run = || -> Result<DynamicImage, DataError> {
         let mut reader = ImageReader::new(Cursor::new(bytes))
             .with_guessed_format()
@@ -187,6 +195,65 @@ pub fn decode_rgb8(bytes: &[u8], path: &Path, max_pixels: u64) -> Result<Image8,
     let img = catch_unwind(AssertUnwindSafe(run))
         .map_err(|p| decode_err(format!("the decoder panicked: {}", panic_message(&*p))))??;
     Ok(to_rgb8_like_pil(img))
+}
+
+/// A JPEG decoded by libjpeg-turbo with PIL's settings, as RGB (grayscale replicated, as PIL's
+/// `convert('RGB')`); `None` for CMYK and YCCK files, which libjpeg does not convert to RGB.
+/// libjpeg reports fatal errors by unwinding (the crate's `resume_unwind`, which prints
+/// nothing); its warnings are silent, so a truncated file decodes with its missing part
+/// filled in (PIL refuses one unless `ImageFile.LOAD_TRUNCATED_IMAGES` is set).
+fn decode_jpeg_like_pil(
+    bytes: &[u8],
+    path: &Path,
+    max_pixels: u64,
+) -> Result<Option<Image8>, DataError> {
+    use mozjpeg::{ColorSpace, DctMethod, Decompress};
+    let decode_err = |reason: String| DataError::Decode {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let run = || -> Result<Option<Image8>, DataError> {
+        let io_err = |e: std::io::Error| decode_err(e.to_string());
+        let mut jpeg = Decompress::new_mem(bytes).map_err(io_err)?;
+        if matches!(
+            jpeg.color_space(),
+            ColorSpace::JCS_CMYK | ColorSpace::JCS_YCCK
+        ) {
+            return Ok(None);
+        }
+        let (width, height) = jpeg.size();
+        if width as u64 * height as u64 > max_pixels {
+            return Err(DataError::TooLarge {
+                path: path.to_path_buf(),
+                width: u32::try_from(width).unwrap_or(u32::MAX),
+                height: u32::try_from(height).unwrap_or(u32::MAX),
+                limit: max_pixels,
+            });
+        }
+        if width == 0 || height == 0 {
+            return Err(decode_err(format!("the image is {width}×{height}")));
+        }
+        // PIL's JpegDecoder leaves libjpeg's defaults; set them anyway, as they are what makes
+        // the levels equal.
+        jpeg.dct_method(DctMethod::IntegerSlow);
+        jpeg.do_fancy_upsampling(true);
+        let mut started = jpeg.rgb().map_err(io_err)?;
+        let data = started.read_scanlines_flat().map_err(io_err)?;
+        started.finish().map_err(io_err)?;
+        if data.len() != width * height * 3 {
+            return Err(decode_err(format!(
+                "{} of {width}×{height}×3 values decoded",
+                data.len()
+            )));
+        }
+        Ok(Some(Image8 {
+            channels: 3,
+            width,
+            height,
+            data,
+        }))
+    };
+    catch_unwind(AssertUnwindSafe(run)).map_err(|p| decode_err(panic_message(&*p)))?
 }
 
 pub(crate) fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
@@ -455,6 +522,11 @@ mod tests {
             "rgba16.png",
             "cmyk.jpg",
             "gray.jpg",
+            "ycbcr420.jpg",
+            "progressive.jpg",
+            "ycbcr444.jpg",
+            "graydetail.jpg",
+            "photo.jpg",
         ] {
             let stem = f.replace('.', "_");
             let src = pillow(&format!("conv_{f}"));
