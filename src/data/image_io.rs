@@ -238,7 +238,7 @@ fn decode_jpeg_like_pil(
         jpeg.dct_method(DctMethod::IntegerSlow);
         jpeg.do_fancy_upsampling(true);
         let mut started = jpeg.rgb().map_err(io_err)?;
-        let data = started.read_scanlines_flat().map_err(io_err)?;
+        let data: Vec<u8> = started.read_scanlines().map_err(io_err)?;
         started.finish().map_err(io_err)?;
         if data.len() != width * height * 3 {
             return Err(decode_err(format!(
