@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::data::{Image8, is_image_file, load_image8};
+use crate::ops::profile::timed;
 
 use super::inception::{FEATURE_DIM, INPUT_SIZE, Inception};
 use super::paired::score_pair;
@@ -176,17 +177,22 @@ pub fn features(
     let mut skipped = Vec::new();
     let plane = 3 * INPUT_SIZE * INPUT_SIZE;
     for chunk in files.chunks(batch.max(1)) {
-        let inputs: Vec<Result<Vec<f32>, Skipped>> = chunk
-            .par_iter()
-            .map(|p| {
-                load_image8(p, 3, max_pixels)
-                    .map(|img| network_input(&img, mode))
-                    .map_err(|e| Skipped {
-                        path: p.clone(),
-                        reason: e.to_string(),
+        let inputs: Vec<Result<Vec<f32>, Skipped>> = timed(
+            || "input decode and resize".into(),
+            || {
+                chunk
+                    .par_iter()
+                    .map(|p| {
+                        load_image8(p, 3, max_pixels)
+                            .map(|img| network_input(&img, mode))
+                            .map_err(|e| Skipped {
+                                path: p.clone(),
+                                reason: e.to_string(),
+                            })
                     })
-            })
-            .collect();
+                    .collect()
+            },
+        );
         let mut x = Vec::with_capacity(chunk.len() * plane);
         let mut n = 0;
         for r in inputs {
