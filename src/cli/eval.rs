@@ -17,6 +17,7 @@ use crate::metrics::inception::Inception;
 use crate::metrics::preprocess::FidMode;
 use crate::metrics::stats::KidConfig;
 use crate::metrics::weights::{self, WeightsNotFound};
+use crate::ops::profile;
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -73,6 +74,10 @@ pub struct EvalArgs {
     /// CPU threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Print (on stderr) where the Inception's time went: each kernel's milliseconds per image,
+    /// with its algorithm and shape, and the input decoding.
+    #[arg(long)]
+    pub profile: bool,
 }
 
 /// Finds and reads the Inception weights, or says how to get them.
@@ -88,6 +93,8 @@ pub fn load_inception(
 
 pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     crate::device::set_threads(args.threads)?;
+    // Inception's activations (up to 88 MB a batch) reuse freed pages, as training's tensors do.
+    crate::device::keep_freed_memory();
     let comparisons: Vec<(String, ImageSet, ImageSet)> = match (
         &args.results,
         &args.real,
@@ -128,7 +135,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    profile::take();
+    profile::enable(args.profile && needs_net);
     let mut reports = Vec::new();
+    let mut images = 0;
     for (label, real, fake) in &comparisons {
         let total = if needs_net {
             real.files.len() + fake.files.len()
@@ -150,6 +160,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
         let report = evaluate(real, fake, net.as_ref(), &options, &|n| bar.inc(n as u64))
             .map_err(|e| UsageError(format!("{}{e}", prefix(label))))?;
         bar.finish_and_clear();
+        images += total;
         let explicit_paired =
             args.metrics.iter().any(|m| m.is_paired()) && !is_default_metrics(&args.metrics);
         if explicit_paired && report.pairs == Some(0) {
@@ -163,6 +174,16 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<ExitCode> {
             .into());
         }
         reports.push((label.clone(), report));
+    }
+    profile::enable(false);
+    if args.profile && images > 0 {
+        eprintln!(
+            "profile over {images} images, per image; nested names overlap the ones they run in"
+        );
+        eprint!(
+            "{}",
+            profile::table(&profile::take(), images, rayon::current_num_threads())
+        );
     }
     if args.json {
         let value = if args.results.is_some() {

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::data::{Image8, is_image_file, load_image8};
+use crate::ops::profile::timed;
 
 use super::inception::{FEATURE_DIM, Inception};
 use super::paired::score_pair;
@@ -175,15 +176,20 @@ pub fn features(
     let mut out = Features::new(FEATURE_DIM);
     let mut skipped = Vec::new();
     for chunk in files.chunks(batch.max(1)) {
-        let images: Vec<Result<Image8, Skipped>> = chunk
-            .par_iter()
-            .map(|p| {
-                load_image8(p, 3, max_pixels).map_err(|e| Skipped {
-                    path: p.clone(),
-                    reason: e.to_string(),
-                })
-            })
-            .collect();
+        let images: Vec<Result<Image8, Skipped>> = timed(
+            || "input decode".into(),
+            || {
+                chunk
+                    .par_iter()
+                    .map(|p| {
+                        load_image8(p, 3, max_pixels).map_err(|e| Skipped {
+                            path: p.clone(),
+                            reason: e.to_string(),
+                        })
+                    })
+                    .collect()
+            },
+        );
         let mut read = Vec::with_capacity(images.len());
         for r in images {
             match r {
@@ -203,10 +209,15 @@ pub fn features(
 pub fn image_features(net: &Inception, images: &[Image8], mode: FidMode, batch: usize) -> Features {
     let mut out = Features::new(FEATURE_DIM);
     for chunk in images.chunks(batch.max(1)) {
-        let inputs: Vec<Vec<f32>> = chunk
-            .par_iter()
-            .map(|img| network_input(img, mode))
-            .collect();
+        let inputs: Vec<Vec<f32>> = timed(
+            || "input resize".into(),
+            || {
+                chunk
+                    .par_iter()
+                    .map(|img| network_input(img, mode))
+                    .collect()
+            },
+        );
         out.data.extend(net.features(inputs.concat(), chunk.len()));
     }
     out

@@ -19,8 +19,9 @@ use rayon::prelude::*;
 
 use crate::checkpoint::{self, CheckpointError};
 use crate::model::StateDict;
-use crate::ops::cpu;
 use crate::ops::geom::ConvGeom;
+use crate::ops::profile::timed;
+use crate::ops::{Activation, cpu};
 
 /// Input side the network is run at.
 pub const INPUT_SIZE: usize = 299;
@@ -485,8 +486,13 @@ fn conv_relu(layer: &Layer, x: &Act) -> Act {
         s.pad,
     )
     .expect("the specs chain");
-    let mut y = cpu::forward(&x.data, &layer.weight, Some(&layer.bias), &geom);
-    y.par_iter_mut().for_each(|v| *v = v.max(0.0));
+    let y = cpu::forward_activated(
+        &x.data,
+        &layer.weight,
+        Some(&layer.bias),
+        Activation::Relu,
+        &geom,
+    );
     Act {
         batch: x.batch,
         c: geom.c_out,
@@ -496,31 +502,43 @@ fn conv_relu(layer: &Layer, x: &Act) -> Act {
     }
 }
 
-/// 3×3 max pool with `stride` and `pad` (padding never wins, as PyTorch's −∞ padding).
-fn max_pool(x: &Act, stride: usize, pad: usize) -> Act {
-    let oh = (x.h + 2 * pad - 3) / stride + 1;
-    let ow = (x.w + 2 * pad - 3) / stride + 1;
+/// The output side of a 3-tap pool along a side of `n` with `stride` and `pad`, and for each
+/// output the taps `[lo, hi)` that lie inside.
+fn pool_taps(n: usize, stride: usize, pad: usize) -> Vec<(usize, usize)> {
+    let out = (n + 2 * pad - 3) / stride + 1;
+    (0..out)
+        .map(|o| {
+            let start = o * stride;
+            (start.saturating_sub(pad), (start + 3 - pad).min(n))
+        })
+        .collect()
+}
+
+/// A separable 3×3 pool of every plane: `reduce` over each output's taps along rows into a
+/// buffer, then `combine` of the taps along columns, row by row so that the second pass runs
+/// over whole rows (`combine(out_row, rows)`). Separable passes take 6 reads per output
+/// where the direct loop takes 9, and their inner loops have no bounds to test.
+fn separable_pool(
+    x: &Act,
+    stride: usize,
+    pad: usize,
+    reduce: impl Fn(&[f32]) -> f32 + Sync,
+    combine: impl Fn(&mut [f32], &[&[f32]]) + Sync,
+) -> Act {
+    let (cols, rows) = (pool_taps(x.w, stride, pad), pool_taps(x.h, stride, pad));
+    let (oh, ow) = (rows.len(), cols.len());
     let mut data = vec![0.0f32; x.batch * x.c * oh * ow];
     data.par_chunks_mut(oh * ow)
         .zip(x.data.par_chunks(x.h * x.w))
         .for_each(|(out, plane)| {
-            for oy in 0..oh {
-                for ox in 0..ow {
-                    let mut m = f32::NEG_INFINITY;
-                    for ky in 0..3 {
-                        let iy = (oy * stride + ky) as isize - pad as isize;
-                        if iy < 0 || iy >= x.h as isize {
-                            continue;
-                        }
-                        for kx in 0..3 {
-                            let ix = (ox * stride + kx) as isize - pad as isize;
-                            if ix >= 0 && ix < x.w as isize {
-                                m = m.max(plane[iy as usize * x.w + ix as usize]);
-                            }
-                        }
-                    }
-                    out[oy * ow + ox] = m;
-                }
+            // Every input row reduced along its columns: [h, ow].
+            let across: Vec<f32> = plane
+                .chunks_exact(x.w)
+                .flat_map(|row| cols.iter().map(|&(lo, hi)| reduce(&row[lo..hi])))
+                .collect();
+            for (dst, &(lo, hi)) in out.chunks_exact_mut(ow).zip(&rows) {
+                let taps: Vec<&[f32]> = (lo..hi).map(|r| &across[r * ow..][..ow]).collect();
+                combine(dst, &taps);
             }
         });
     Act {
@@ -532,48 +550,163 @@ fn max_pool(x: &Act, stride: usize, pad: usize) -> Act {
     }
 }
 
+/// 3×3 max pool with `stride` and `pad` (padding never wins, as PyTorch's −∞ padding).
+fn max_pool(x: &Act, stride: usize, pad: usize) -> Act {
+    timed(
+        || "inception max pool".into(),
+        || {
+            let max = |taps: &[f32]| taps.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            separable_pool(x, stride, pad, max, |dst, taps| {
+                dst.copy_from_slice(taps[0]);
+                for t in &taps[1..] {
+                    dst.iter_mut().zip(*t).for_each(|(d, v)| *d = d.max(*v));
+                }
+            })
+        },
+    )
+}
+
 /// 3×3 average pool, stride 1, padding 1, dividing by the taps inside the image
 /// (`count_include_pad=False`).
 fn avg_pool_exclude_pad(x: &Act) -> Act {
-    let (h, w) = (x.h, x.w);
-    let mut data = vec![0.0f32; x.data.len()];
-    data.par_chunks_mut(h * w)
-        .zip(x.data.par_chunks(h * w))
-        .for_each(|(out, plane)| {
-            for oy in 0..h {
-                let (y0, y1) = (oy.saturating_sub(1), (oy + 2).min(h));
-                for ox in 0..w {
-                    let (x0, x1) = (ox.saturating_sub(1), (ox + 2).min(w));
-                    let mut sum = 0.0f32;
-                    for iy in y0..y1 {
-                        for ix in x0..x1 {
-                            sum += plane[iy * w + ix];
-                        }
-                    }
-                    out[oy * w + ox] = sum / ((y1 - y0) * (x1 - x0)) as f32;
+    timed(
+        || "inception avg pool".into(),
+        || {
+            // Taps inside per output column, for the division after the column sums.
+            let cols: Vec<f32> = pool_taps(x.w, 1, 1)
+                .iter()
+                .map(|&(lo, hi)| (hi - lo) as f32)
+                .collect();
+            let sum = |taps: &[f32]| taps.iter().sum::<f32>();
+            separable_pool(x, 1, 1, sum, |dst, taps| {
+                dst.copy_from_slice(taps[0]);
+                for t in &taps[1..] {
+                    dst.iter_mut().zip(*t).for_each(|(d, v)| *d += v);
                 }
-            }
-        });
-    Act { data, ..*x }
+                let rows = taps.len() as f32;
+                dst.iter_mut().zip(&cols).for_each(|(d, c)| *d /= rows * c);
+            })
+        },
+    )
 }
 
-/// Concatenation along channels, per sample.
+/// Concatenation along channels, per sample, the samples in parallel.
 fn concat(parts: &[Act]) -> Act {
-    let (batch, h, w) = (parts[0].batch, parts[0].h, parts[0].w);
-    let c: usize = parts.iter().map(|p| p.c).sum();
-    let mut data = Vec::with_capacity(batch * c * h * w);
-    for b in 0..batch {
-        for p in parts {
-            debug_assert_eq!((p.batch, p.h, p.w), (batch, h, w));
-            let n = p.c * h * w;
-            data.extend_from_slice(&p.data[b * n..(b + 1) * n]);
+    timed(
+        || "inception concat".into(),
+        || {
+            let (batch, h, w) = (parts[0].batch, parts[0].h, parts[0].w);
+            let c: usize = parts.iter().map(|p| p.c).sum();
+            let mut data = vec![0.0f32; batch * c * h * w];
+            data.par_chunks_mut(c * h * w)
+                .enumerate()
+                .for_each(|(b, sample)| {
+                    let mut at = 0;
+                    for p in parts {
+                        debug_assert_eq!((p.batch, p.h, p.w), (batch, h, w));
+                        let n = p.c * h * w;
+                        sample[at..at + n].copy_from_slice(&p.data[b * n..(b + 1) * n]);
+                        at += n;
+                    }
+                });
+            Act {
+                batch,
+                c,
+                h,
+                w,
+                data,
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Planes of reproducible values with ties and negatives.
+    fn act(batch: usize, c: usize, h: usize, w: usize) -> Act {
+        let data = (0..batch * c * h * w)
+            .map(|i| ((i * 7919 % 101) as f32 - 50.0) / 8.0)
+            .collect();
+        Act {
+            batch,
+            c,
+            h,
+            w,
+            data,
         }
     }
-    Act {
-        batch,
-        c,
-        h,
-        w,
-        data,
+
+    /// The pools' definition, one output at a time: the taps of the 3×3 window inside the
+    /// image, reduced by `max` or averaged over their count.
+    fn reference_pool(x: &Act, stride: usize, pad: usize, max: bool) -> Vec<f32> {
+        let oh = (x.h + 2 * pad - 3) / stride + 1;
+        let ow = (x.w + 2 * pad - 3) / stride + 1;
+        let mut out = Vec::new();
+        for plane in x.data.chunks_exact(x.h * x.w) {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let taps: Vec<f32> = (0..3)
+                        .flat_map(|ky| (0..3).map(move |kx| (ky, kx)))
+                        .filter_map(|(ky, kx)| {
+                            let iy = (oy * stride + ky).checked_sub(pad)?;
+                            let ix = (ox * stride + kx).checked_sub(pad)?;
+                            (iy < x.h && ix < x.w).then(|| plane[iy * x.w + ix])
+                        })
+                        .collect();
+                    out.push(if max {
+                        taps.iter().copied().fold(f32::NEG_INFINITY, f32::max)
+                    } else {
+                        taps.iter().sum::<f32>() / taps.len() as f32
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn separable_pools_match_the_definition() {
+        // The network's grids (odd sides, as 35, 17 and 8) and an even one.
+        for (h, w) in [(7, 7), (8, 8), (9, 6)] {
+            let x = act(2, 3, h, w);
+            for (stride, pad) in [(2, 0), (1, 1)] {
+                let got = max_pool(&x, stride, pad);
+                assert_eq!(
+                    got.data,
+                    reference_pool(&x, stride, pad, true),
+                    "max {h}×{w}"
+                );
+                assert_eq!(
+                    (got.h, got.w),
+                    (
+                        (h + 2 * pad - 3) / stride + 1,
+                        (w + 2 * pad - 3) / stride + 1
+                    )
+                );
+            }
+            let got = avg_pool_exclude_pad(&x);
+            let want = reference_pool(&x, 1, 1, false);
+            let worst = got
+                .data
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-5, "average {h}×{w}: {worst}");
+        }
+    }
+
+    #[test]
+    fn concat_interleaves_the_samples() {
+        let (a, b) = (act(3, 2, 2, 2), act(3, 1, 2, 2));
+        let got = concat(&[a.clone(), b.clone()]);
+        assert_eq!((got.batch, got.c, got.h, got.w), (3, 3, 2, 2));
+        for s in 0..3 {
+            let sample = &got.data[s * 12..][..12];
+            assert_eq!(&sample[..8], &a.data[s * 8..][..8]);
+            assert_eq!(&sample[8..], &b.data[s * 4..][..4]);
+        }
     }
 }

@@ -7,6 +7,7 @@
 
 use super::gemm_conv;
 use super::geom::ConvGeom;
+use super::norm::Activation;
 use super::profile::timed;
 use super::{direct, phases, winograd};
 
@@ -20,14 +21,35 @@ pub(super) fn profile_name(algorithm: &str, map: &str, g: &ConvGeom) -> String {
 
 /// `y = conv(x, w) + bias`.
 pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f32> {
+    forward_activated(x, w, bias, Activation::Identity, g)
+}
+
+/// `y = act(conv(x, w) + bias)`: im2col applies the activation as it adds the bias, the
+/// others in a pass of their own.
+pub fn forward_activated(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    g: &ConvGeom,
+) -> Vec<f32> {
     let name = |alg| move || profile_name(alg, "forward", g);
-    if winograd::applies(g) {
+    let mut y = if winograd::applies(g) {
         timed(name("winograd"), || winograd::forward(x, w, bias, g))
     } else if direct::applies(g) {
         timed(name("direct"), || direct::forward(x, w, bias, g))
     } else {
-        timed(name("im2col"), || gemm_conv::forward(x, w, bias, g))
+        return timed(name("im2col"), || {
+            gemm_conv::forward_activated(x, w, bias, act, g)
+        });
+    };
+    if act != Activation::Identity {
+        timed(
+            || "activation".into(),
+            || gemm_conv::activate_in_place(&mut y, act),
+        );
     }
+    y
 }
 
 /// The gradient of [`forward`] with respect to `x`.

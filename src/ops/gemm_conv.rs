@@ -9,6 +9,7 @@
 
 use super::gemm::{accumulate_split_k, gemm, gemm_on};
 use super::geom::ConvGeom;
+use super::norm::Activation;
 use super::scratch;
 use super::send_ptr::SendPtr;
 use super::simd;
@@ -217,27 +218,163 @@ fn forward_in_tasks(x: &[f32], w: &[f32], g: &ConvGeom, y: &mut [f32]) {
 
 /// `y = conv(x, w) + bias`.
 pub fn forward(x: &[f32], w: &[f32], bias: Option<&[f32]>, g: &ConvGeom) -> Vec<f32> {
+    forward_activated(x, w, bias, Activation::Identity, g)
+}
+
+/// `y = act(conv(x, w) + bias)`, the activation in the pass that adds the bias.
+pub fn forward_activated(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    g: &ConvGeom,
+) -> Vec<f32> {
     let (k, p) = (g.k(), g.out_plane());
     assert_eq!(x.len(), g.batch * g.c_in * g.in_plane(), "input size");
     assert_eq!(w.len(), g.c_out * k, "weight size");
     let mut y = vec![0.0f32; g.batch * g.c_out * p];
+    if batched_applies(g) {
+        // The bias and activation come with the GEMM's scatter.
+        forward_batched(x, w, bias, act, g, &mut y);
+        return y;
+    }
     if !g.is_pointwise() && g.c_out * k <= TASK_WEIGHTS {
         forward_in_tasks(x, w, g, &mut y);
     } else {
         forward_whole(x, w, g, &mut y);
     }
-    if let Some(bias) = bias {
+    if bias.is_some() || act != Activation::Identity {
         y.par_chunks_mut(p).enumerate().for_each(|(i, plane)| {
+            let b = bias.map_or(0.0, |bias| bias[i % g.c_out]);
             simd::dispatch(
                 #[inline(always)]
-                || {
-                    let v = bias[i % g.c_out];
-                    plane.iter_mut().for_each(|e| *e += v);
-                },
+                || epilogue_in_place(plane, b, act),
             )
         });
     }
     y
+}
+
+/// Output planes of at most this many pixels run with several images side by side in one
+/// GEMM ([`forward_batched`]) when their weights are too large for [`forward_in_tasks`]: one
+/// image's plane makes a narrow GEMM (Inception's 17×17 and 8×8 grids give N = 289 and 64)
+/// that two threads split poorly, and each per-image call packs the weights again. 1×1
+/// layers stay with [`forward_whole`], which reads their input in place: gathering it into
+/// one matrix cost more than it saved (measured on Inception's layers at batch 16).
+const BATCHED_PLANE: usize = 1536;
+
+/// Whether [`forward`] runs `g` through [`forward_batched`]: more than one image, small planes,
+/// a spatial kernel with large weights.
+fn batched_applies(g: &ConvGeom) -> bool {
+    g.batch > 1
+        && g.out_plane() <= BATCHED_PLANE
+        && !g.is_pointwise()
+        && g.c_out * g.k() > TASK_WEIGHTS
+}
+
+/// Images per GEMM of [`forward_batched`]: as many as keep its im2col matrix within
+/// [`COL_CAP`], at least one.
+fn batched_images(g: &ConvGeom) -> usize {
+    (COL_CAP / (g.k() * g.out_plane()).max(1)).clamp(1, g.batch.max(1))
+}
+
+/// The forward pass with several images side by side in the GEMM's columns: `col`
+/// (`[k, images · p]`) holds each image's im2col matrix at column `j · p`, one GEMM over all the threads makes `[c_out, images · p]`, and
+/// [`scatter_planes`] lays that back out as NCHW with the bias and activation.
+fn forward_batched(
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    act: Activation,
+    g: &ConvGeom,
+    y: &mut [f32],
+) {
+    let (k, p, x_len) = (g.k(), g.out_plane(), g.c_in * g.in_plane());
+    let per_gemm = batched_images(g);
+    let mut col = scratch::take(k * per_gemm * p);
+    let mut prod = scratch::take(g.c_out * per_gemm * p);
+    for b0 in (0..g.batch).step_by(per_gemm) {
+        let images = per_gemm.min(g.batch - b0);
+        let n = images * p;
+        let image = |j: usize| &x[(b0 + j) * x_len..][..x_len];
+        col[..k * n]
+            .par_chunks_mut(n)
+            .enumerate()
+            .for_each(|(r, row)| {
+                simd::dispatch(
+                    #[inline(always)]
+                    || {
+                        for (j, dst) in row.chunks_exact_mut(p).enumerate() {
+                            im2col_row(image(j), g, (0, g.out_h), r, dst);
+                        }
+                    },
+                )
+            });
+        // SAFETY: prod is [c_out, n] dense; w is [c_out, k]; col is [k, n] dense.
+        unsafe {
+            gemm(
+                [g.c_out, n, k],
+                prod.as_mut_ptr(),
+                n,
+                false,
+                w.as_ptr(),
+                [k, 1],
+                col.as_ptr(),
+                [n, 1],
+            );
+        }
+        let y_b = &mut y[b0 * g.c_out * p..][..n * g.c_out];
+        scatter_planes(&prod[..g.c_out * n], [images, g.c_out, p], bias, act, y_b);
+    }
+}
+
+/// `y[j][c] = act(prod[c][j] + bias[c])` on planes of `p` floats: `prod` is
+/// `[channels, images, p]`, `y` is `[images, channels, p]`.
+fn scatter_planes(
+    prod: &[f32],
+    [images, channels, p]: [usize; 3],
+    bias: Option<&[f32]>,
+    act: Activation,
+    y: &mut [f32],
+) {
+    y.par_chunks_mut(p).enumerate().for_each(|(jc, dst)| {
+        let (j, c) = (jc / channels, jc % channels);
+        let src = &prod[(c * images + j) * p..][..p];
+        let b = bias.map_or(0.0, |bias| bias[c]);
+        simd::dispatch(
+            #[inline(always)]
+            || {
+                dst.copy_from_slice(src);
+                epilogue_in_place(dst, b, act);
+            },
+        )
+    });
+}
+
+/// `v = act(v)` in place, over the threads.
+pub fn activate_in_place(v: &mut [f32], act: Activation) {
+    /// Floats per task: large enough that a task outweighs its scheduling.
+    const TASK: usize = 1 << 14;
+    v.par_chunks_mut(TASK).for_each(|part| {
+        simd::dispatch(
+            #[inline(always)]
+            || epilogue_in_place(part, 0.0, act),
+        )
+    });
+}
+
+/// `v = act(v + bias)`, each activation its own loop so that every one vectorises.
+#[inline(always)]
+fn epilogue_in_place(v: &mut [f32], bias: f32, act: Activation) {
+    match act {
+        Activation::Identity => v.iter_mut().for_each(|e| *e += bias),
+        Activation::Relu => v
+            .iter_mut()
+            .for_each(|e| *e = Activation::Relu.apply(*e + bias)),
+        Activation::LeakyRelu(slope) => v
+            .iter_mut()
+            .for_each(|e| *e = Activation::LeakyRelu(slope).apply(*e + bias)),
+    }
 }
 
 /// The gradient of [`forward`] with respect to `x`, given the output gradient `dy`.
@@ -556,6 +693,38 @@ mod tests {
         let dy: Vec<f32> = (0..2 * 37).map(|v| (v % 11) as f32 - 5.0).collect();
         let want = [dy.iter().map(|&v| v as f64).sum::<f64>() as f32];
         assert_eq!(backward_bias(&dy, 2, 1), want);
+    }
+
+    /// The batched GEMM with ReLU against the definition: the Inception's 1×7 and 7×1 kernels,
+    /// a strided 3×3, and a batch the im2col cap splits over GEMMs (weights over
+    /// TASK_WEIGHTS in each, as the path requires).
+    #[test]
+    fn batched_forward_matches_the_definition() {
+        let cases: &[Case] = &[
+            ([3, 64, 9, 7], [300, 64, 1, 7], [1, 1], [0, 3]),
+            ([4, 64, 7, 9], [300, 64, 7, 1], [1, 1], [3, 0]),
+            ([2, 128, 9, 9], [120, 128, 3, 3], [2, 2], [0, 0]),
+            // k · p over half of COL_CAP: one image per GEMM.
+            ([2, 512, 32, 32], [30, 512, 3, 3], [1, 1], [1, 1]),
+        ];
+        for (i, &(xs, ws, stride, pad)) in cases.iter().enumerate() {
+            let g = ConvGeom::new(xs, ws, stride, pad).unwrap();
+            assert!(batched_applies(&g), "case {i} takes the batched path");
+            if i == cases.len() - 1 {
+                assert!(batched_images(&g) < g.batch, "case {i} needs several GEMMs");
+            }
+            let x = pseudo_random(xs.iter().product(), 300 + i as u64);
+            let w = pseudo_random(ws.iter().product(), 400 + i as u64);
+            let bias = pseudo_random(ws[0], 500 + i as u64);
+            let got = forward_activated(&x, &w, Some(&bias), Activation::Relu, &g);
+            let want = naive(&x, &w, &g);
+            // f32 sums of k products drift from the f64 definition by about √k ulps.
+            let tol = 1e-5 * (g.k() as f32).sqrt();
+            for (j, (a, b)) in got.iter().zip(&want).enumerate() {
+                let b = (b + bias[(j / g.out_plane()) % g.c_out]).max(0.0);
+                assert!((a - b).abs() < tol, "case {i} at {j}: {a} vs {b}");
+            }
+        }
     }
 
     #[test]

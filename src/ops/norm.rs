@@ -22,7 +22,7 @@ impl Activation {
     /// The activation of `v`: its derivative's selection applied to `v` itself (zero or
     /// `slope · v` below zero, `v` above), so the two can never disagree on the boundary.
     #[inline(always)]
-    fn apply(self, v: f32) -> f32 {
+    pub(super) fn apply(self, v: f32) -> f32 {
         self.back(v, v)
     }
 
