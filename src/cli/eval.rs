@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::UsageError;
 use super::stdout::print;
 use crate::data;
-use crate::metrics::eval::{EvalOptions, ImageSet, Metric, Report, evaluate};
+use crate::metrics::eval::{DEFAULT_BATCH, EvalOptions, ImageSet, Metric, Report, evaluate};
 use crate::metrics::inception::Inception;
 use crate::metrics::preprocess::FidMode;
 use crate::metrics::stats::KidConfig;
@@ -60,7 +60,7 @@ pub struct EvalArgs {
     )]
     pub checkpoints_dir: PathBuf,
     /// Images per Inception batch.
-    #[arg(long = "batch-size", default_value_t = 16)]
+    #[arg(long = "batch-size", default_value_t = DEFAULT_BATCH)]
     pub batch_size: usize,
     /// KID: number of random subsets averaged.
     #[arg(long = "kid-subsets", default_value_t = 100)]

@@ -21,11 +21,10 @@ use crate::atomic_write::write_atomic;
 use crate::checkpoint;
 use crate::data::{self, AlignedDataset, DatasetOptions, Direction, Image8, ImageTensor, Quantize};
 use crate::inference::{Translator, load_input, test_input};
-use crate::metrics::eval::image_features;
+use crate::metrics::eval::fit_images;
 use crate::metrics::inception::Inception;
 use crate::metrics::paired::{PairScores, score_pair};
-use crate::metrics::preprocess::FidMode;
-use crate::metrics::stats::{StatsError, fit_gaussian, frechet_distance};
+use crate::metrics::stats::{StatsError, frechet_distance};
 use crate::metrics::weights::{self, WeightsNotFound};
 use crate::train::networks::{G_A, G_B};
 
@@ -247,20 +246,11 @@ pub fn run(args: &TestArgs) -> anyhow::Result<ExitCode> {
     finish(args, &out_dir, &sections, failed)
 }
 
-/// Inception batch (`cyclegan eval`'s default).
-const FID_BATCH: usize = 16;
-
 /// FID of `fakes` against `reals` as `cyclegan eval` computes it.
 fn fid(net: &Inception, reals: &[Image8], fakes: &[Image8]) -> Result<f64, StatsError> {
-    let gaussian = |images: &[Image8], what: &str| {
-        fit_gaussian(
-            &image_features(net, images, FidMode::PytorchFid, FID_BATCH),
-            what,
-        )
-    };
     frechet_distance(
-        &gaussian(reals, "the real set")?,
-        &gaussian(fakes, "the fake set")?,
+        &fit_images(net, reals, "the real set")?,
+        &fit_images(net, fakes, "the fake set")?,
     )
 }
 

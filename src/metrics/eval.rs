@@ -14,7 +14,9 @@ use crate::ops::profile::timed;
 use super::inception::{FEATURE_DIM, Inception};
 use super::paired::score_pair;
 use super::preprocess::{FidMode, network_input};
-use super::stats::{Features, KidConfig, StatsError, fit_gaussian, frechet_distance, kid};
+use super::stats::{
+    Features, Gaussian, KidConfig, StatsError, fit_gaussian, frechet_distance, kid,
+};
 
 /// A file that took no part, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -202,6 +204,18 @@ pub fn features(
         progress(chunk.len());
     }
     (out, skipped)
+}
+
+/// `cyclegan eval`'s Inception batch, also where FID is computed in passing (test, train).
+pub const DEFAULT_BATCH: usize = 16;
+
+/// The Gaussian of RGB images' Inception features with pytorch-fid's preprocessing, as
+/// `cyclegan eval` fits a folder's; `what` names the set in errors.
+pub fn fit_images(net: &Inception, images: &[Image8], what: &str) -> Result<Gaussian, StatsError> {
+    fit_gaussian(
+        &image_features(net, images, FidMode::PytorchFid, DEFAULT_BATCH),
+        what,
+    )
 }
 
 /// Inception features of RGB images in memory, `batch` at a time (each batch's inputs prepared

@@ -289,6 +289,14 @@ pub fn train(
     )
     .map_err(io(&dir))?;
     report.print_start(config, &loader, &mut nets, device, position);
+    if let Some(q) = &quality {
+        report.note(&format!(
+            "  scores   {} test image(s) from {} every {} epoch(s), into metrics.csv",
+            q.images,
+            q.config().dataroot.join(&q.config().phase).display(),
+            q.config().eval_freq
+        ));
+    }
     // A run stopped between an epoch's save and its scores measures them now.
     if let Some(q) = &quality
         && position.next_batch == 0

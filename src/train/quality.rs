@@ -19,16 +19,12 @@ use crate::data::{
     AlignedDataset, DataError, DatasetOptions, Direction, Image8, Quantize, to_levels,
 };
 use crate::inference::{Translator, load_input, test_input};
-use crate::metrics::eval::image_features;
+use crate::metrics::eval::fit_images;
 use crate::metrics::inception::Inception;
-use crate::metrics::preprocess::FidMode;
-use crate::metrics::stats::{Gaussian, StatsError, fit_gaussian, frechet_distance};
+use crate::metrics::stats::{Gaussian, StatsError, frechet_distance};
 use crate::metrics::weights::{self, WeightsNotFound};
 use crate::metrics::{PairError, PairScores, score_pair};
 use crate::model::{Mode, seed_dropout};
-
-/// Inception batch (as `cyclegan eval`'s default).
-const INCEPTION_BATCH: usize = 16;
 
 /// What to measure and how often (`cyclegan train --eval-*`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -161,7 +157,7 @@ impl Quality {
                         .iter()
                         .map(|f| as_saved(&load_input(f, nc, max_pixels, config.load_size)?))
                         .collect::<Result<Vec<_>, QualityError>>()?;
-                    gaussian(&net, &levels, what)
+                    Ok::<_, QualityError>(fit_images(&net, &levels, what)?)
                 };
                 let target_b = real(&files_b, nc_b, "the real B test set")?;
                 let target_a = real(&files_a, nc_a, "the real A test set")?;
@@ -238,7 +234,7 @@ impl Quality {
                             as_saved(&g.translate(&real))
                         })
                         .collect::<Result<Vec<_>, QualityError>>()?;
-                    let fake = gaussian(net, &fakes, "the translated test set")?;
+                    let fake = fit_images(net, &fakes, "the translated test set")?;
                     Ok(frechet_distance(&d.target, &fake)?)
                 })
                 .collect(),
@@ -267,11 +263,6 @@ impl Quality {
 /// The levels `cyclegan test` saves (upstream's truncation, one channel tiled to RGB).
 fn as_saved(image: &crate::data::ImageTensor) -> Result<Image8, QualityError> {
     to_levels(image, Quantize::Upstream).map_err(QualityError::Levels)
-}
-
-fn gaussian(net: &Inception, images: &[Image8], what: &str) -> Result<Gaussian, QualityError> {
-    let features = image_features(net, images, FidMode::PytorchFid, INCEPTION_BATCH);
-    Ok(fit_gaussian(&features, what)?)
 }
 
 #[cfg(test)]

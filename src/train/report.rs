@@ -24,7 +24,7 @@ use crate::model::Params;
 use crate::tensors::unstack;
 
 const LOG_FILE: &str = "loss_log.csv";
-pub const METRICS_FILE: &str = "metrics.csv";
+const METRICS_FILE: &str = "metrics.csv";
 /// One colour per loss, in the model's loss order (the first eight of matplotlib's tab10).
 const COLORS: [[u8; 3]; 8] = [
     [31, 119, 180],
