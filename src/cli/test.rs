@@ -367,10 +367,19 @@ fn finish(
     failed: usize,
 ) -> anyhow::Result<ExitCode> {
     let html = page(&args.name, &args.epoch, sections);
-    for section in sections {
-        if let Some(note) = &section.note {
-            eprintln!("{}: {note}", section.title);
+    // A note every section shares (why there is no FID) is said once.
+    let notes: Vec<(&str, &str)> = sections
+        .iter()
+        .filter_map(|s| s.note.as_deref().map(|n| (s.title.as_str(), n)))
+        .collect();
+    if notes.len() > 1 && notes.windows(2).all(|w| w[0].1 == w[1].1) {
+        eprintln!("{}", notes[0].1);
+    } else {
+        for (title, note) in notes {
+            eprintln!("{title}: {note}");
         }
+    }
+    for section in sections {
         if let Some(mean) = mean_scores(&section.rows) {
             eprintln!(
                 "{}: fake_B against real_B over {} pair(s): L1 {:.2} levels, PSNR {:.2} dB, SSIM {:.4}",
