@@ -405,28 +405,17 @@ fn aligned_set(root: &Path, phase: &str) {
 fn small_pix2pix(root: &Path, checkpoints: &Path, extra: &[&str]) {
     let mut args = vec![
         "train",
-        "--model",
-        "pix2pix",
         "--dataroot",
         root.to_str().expect("utf-8"),
         "--name",
         "small",
         "--checkpoints-dir",
         checkpoints.to_str().expect("utf-8"),
-        "--netG",
-        "unet_32",
-        "--ngf",
-        "4",
-        "--ndf",
-        "4",
-        "--load-size",
-        "40",
-        "--crop-size",
-        "32",
         "--seed",
         "3",
         "--quiet",
     ];
+    args.extend(SMALL_PIX2PIX);
     args.extend(extra);
     assert_success(&cyclegan(&args));
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{SMALL_RUN, assert_success, copy_images, cyclegan};
+use common::{SMALL_PIX2PIX, SMALL_RUN, assert_success, copy_images, cyclegan};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -168,26 +168,14 @@ fn training_page_draws_the_score_curves() {
     let checkpoints = tmp.path().join("checkpoints");
     let s = |p: &Path| p.to_str().expect("utf-8 path").to_string();
     let (data_arg, checkpoints_arg) = (s(&data), s(&checkpoints));
-    let out = cyclegan(&[
+    let mut train = vec![
         "train",
-        "--model",
-        "pix2pix",
         "--dataroot",
         &data_arg,
         "--name",
         "curves",
         "--checkpoints-dir",
         &checkpoints_arg,
-        "--netG",
-        "unet_32",
-        "--ngf",
-        "4",
-        "--ndf",
-        "4",
-        "--load-size",
-        "40",
-        "--crop-size",
-        "32",
         "--n-epochs",
         "3",
         "--n-epochs-decay",
@@ -197,8 +185,9 @@ fn training_page_draws_the_score_curves() {
         "--print-freq",
         "1",
         "-q",
-    ]);
-    assert_success(&out);
+    ];
+    train.extend(SMALL_PIX2PIX);
+    assert_success(&cyclegan(&train));
     let web = checkpoints.join("curves/web");
     let html = std::fs::read_to_string(web.join("index.html")).expect("page");
     assert_eq!(

@@ -159,6 +159,22 @@ pub fn bomb_png(w: u32, h: u32) -> Vec<u8> {
     out
 }
 
+/// pix2pix with the smallest U-Net on 32×32 crops (2^5 down-samplings), 4 filters a layer.
+pub const SMALL_PIX2PIX: [&str; 12] = [
+    "--model",
+    "pix2pix",
+    "--netG",
+    "unet_32",
+    "--ngf",
+    "4",
+    "--ndf",
+    "4",
+    "--load-size",
+    "40",
+    "--crop-size",
+    "32",
+];
+
 /// Small networks on 32×32 crops: a step takes a fraction of a second on one core.
 pub const SMALL_RUN: [&str; 12] = [
     "--netG",
