@@ -69,31 +69,20 @@ impl QualityLog {
     /// As the loss log: a fresh run starts the file anew, a resumed one keeps the rows up to
     /// the resumed iteration.
     fn open(path: &Path, columns: Columns, position: Position, fresh: bool) -> io::Result<Self> {
-        let mut kept = format!("epoch,total_iters,steps,{}\n", columns.names.join(","));
-        let mut rows = Vec::new();
-        if !fresh && let Ok(file) = File::open(path) {
-            for line in BufReader::new(file).lines().skip(1) {
-                let line = line?;
-                let fields: Vec<&str> = line.split(',').collect();
-                let epoch: Option<usize> = fields.first().and_then(|s| s.parse().ok());
-                let steps: Option<u64> = fields.get(2).and_then(|s| s.parse().ok());
-                let values: Vec<f64> = fields
-                    .iter()
-                    .skip(3)
-                    .filter_map(|s| s.parse().ok())
-                    .collect();
-                if let (Some(epoch), Some(steps)) = (epoch, steps)
-                    && values.len() == columns.names.len()
-                    && steps <= position.steps
-                {
-                    rows.push((epoch, steps, values));
-                    kept.push_str(&line);
-                    kept.push('\n');
-                }
-            }
-        }
-        write_atomic(path, kept.as_bytes())?;
-        let file = OpenOptions::new().append(true).open(path)?;
+        let header = format!("epoch,total_iters,steps,{}\n", columns.names.join(","));
+        let (file, kept) = reopen_log(path, &header, position, fresh, |fields| {
+            let epoch: usize = fields.first()?.parse().ok()?;
+            let values: Vec<f64> = fields
+                .iter()
+                .skip(3)
+                .filter_map(|s| s.parse().ok())
+                .collect();
+            (values.len() == columns.names.len()).then_some((epoch, values))
+        })?;
+        let rows = kept
+            .into_iter()
+            .map(|(steps, (epoch, values))| (epoch, steps, values))
+            .collect();
         Ok(Self {
             file,
             columns,
@@ -115,33 +104,22 @@ impl Report {
         fs::create_dir_all(dir.join("web").join("images"))?;
         let json = serde_json::to_string_pretty(config).map_err(io::Error::other)?;
         write_atomic(&dir.join("opt.json"), json.as_bytes())?;
-        let log_path = dir.join(LOG_FILE);
         let names = config.spec.loss_names();
         let seed = config.spec.seed_loss().is_some();
-        let mut history = Vec::new();
-        let mut kept = header(names);
-        if !fresh && let Ok(file) = File::open(&log_path) {
-            for line in BufReader::new(file).lines().skip(1) {
-                let line = line?;
-                let fields: Vec<&str> = line.split(',').collect();
-                let steps: Option<u64> = fields.get(2).and_then(|s| s.parse().ok());
+        let (log, history) = reopen_log(
+            &dir.join(LOG_FILE),
+            &header(names),
+            position,
+            fresh,
+            |fields| {
                 let losses: Vec<f64> = fields
                     .iter()
                     .skip(5)
                     .filter_map(|s| s.parse().ok())
                     .collect();
-                if let Some(steps) = steps
-                    && losses.len() == names.len()
-                    && steps <= position.steps
-                {
-                    history.push((steps, losses));
-                    kept.push_str(&line);
-                    kept.push('\n');
-                }
-            }
-        }
-        write_atomic(&log_path, kept.as_bytes())?;
-        let log = OpenOptions::new().append(true).open(&log_path)?;
+                (losses.len() == names.len()).then_some(losses)
+            },
+        )?;
         let mut samples = Vec::new();
         if !fresh && let Ok(entries) = fs::read_dir(dir.join("web").join("images")) {
             let mut names: Vec<String> = entries
@@ -444,6 +422,38 @@ fn quality_section(q: &QualityLog) -> String {
     }
     html.push_str("</table>\n");
     html
+}
+
+/// Reopens a CSV log for appending. A fresh run starts it anew with `header`; a resumed one
+/// keeps the rows logged up to the resumed iteration (the `steps` column, the third) that
+/// `parse` reads, dropping those logged after the state was saved. Returns the file and, for
+/// each kept row, its iteration and what `parse` made of its fields.
+fn reopen_log<R>(
+    path: &Path,
+    header: &str,
+    position: Position,
+    fresh: bool,
+    parse: impl Fn(&[&str]) -> Option<R>,
+) -> io::Result<(File, Vec<(u64, R)>)> {
+    let mut kept = header.to_string();
+    let mut rows = Vec::new();
+    if !fresh && let Ok(file) = File::open(path) {
+        for line in BufReader::new(file).lines().skip(1) {
+            let line = line?;
+            let fields: Vec<&str> = line.split(',').collect();
+            let steps: Option<u64> = fields.get(2).and_then(|s| s.parse().ok());
+            if let Some(steps) = steps
+                && steps <= position.steps
+                && let Some(row) = parse(&fields)
+            {
+                rows.push((steps, row));
+                kept.push_str(&line);
+                kept.push('\n');
+            }
+        }
+    }
+    write_atomic(path, kept.as_bytes())?;
+    Ok((OpenOptions::new().append(true).open(path)?, rows))
 }
 
 fn header(names: &[&str]) -> String {
