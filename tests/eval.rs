@@ -447,4 +447,28 @@ fn eval_freq_fid_equals_test_then_eval() {
             "{direction} FID on the page"
         );
     }
+    assert!(
+        page.contains("FID of fake_B"),
+        "the page names what it scored"
+    );
+    // --no-fid: the same test without the scores.
+    let out = cyclegan(&[
+        "test",
+        "--dataroot",
+        &data_arg,
+        "--name",
+        "fid",
+        "--checkpoints-dir",
+        &checkpoints_arg,
+        "--results-dir",
+        &s(&results),
+        "--load-size",
+        "32",
+        "--inception",
+        &weights_arg,
+        "--no-fid",
+    ]);
+    common::assert_success(&out);
+    let page = std::fs::read_to_string(test_dir.join("index.html")).unwrap();
+    assert!(!page.contains("FID"), "--no-fid leaves FID off the page");
 }
