@@ -1,6 +1,8 @@
 //! Run-time choice of the compute device (`--device`, `--threads`). The CPU backend (burn's
-//! `flex`) is always compiled in; `cuda` and `wgpu` only with their cargo features, and asking
-//! for one that is not compiled in is an error that says how to get it.
+//! `flex`) is always compiled in; `wgpu` only with its cargo feature, and asking for one that
+//! is not compiled in is an error that says how to get it. `cuda` is the plan engine of
+//! `crate::engine`, not a burn backend; until its executor runs a step, asking for it is an
+//! error that says so.
 
 use burn::tensor::Device;
 
@@ -11,7 +13,7 @@ pub enum DeviceKind {
     /// burn's pure-Rust `flex` CPU backend.
     #[default]
     Cpu,
-    /// An NVIDIA GPU through CUDA (cargo feature `cuda`).
+    /// An NVIDIA GPU through this project's CUDA engine (cargo feature `cuda`).
     Cuda,
     /// Any GPU through wgpu: Vulkan, Metal or DirectX (cargo feature `wgpu`).
     Wgpu,
@@ -23,6 +25,10 @@ pub enum DeviceError {
         "this build of cyclegan has no {0} backend; reinstall with `cargo install --path . --features {0}`"
     )]
     NotCompiled(&'static str),
+    #[error(
+        "--device cuda: the CUDA engine (src/engine) has its plan, its CPU check and its NVRTC kernels, but no GPU executor runs a step yet; use --device wgpu (cargo feature `wgpu`) or the CPU"
+    )]
+    CudaUnfinished,
     #[error("could not set up {threads} CPU threads: {reason}")]
     Threads { threads: usize, reason: String },
 }
@@ -32,7 +38,7 @@ impl DeviceKind {
         match self {
             DeviceKind::Cpu => Ok(Device::flex()),
             #[cfg(feature = "cuda")]
-            DeviceKind::Cuda => Ok(Device::cuda(0)),
+            DeviceKind::Cuda => Err(DeviceError::CudaUnfinished),
             #[cfg(not(feature = "cuda"))]
             DeviceKind::Cuda => Err(DeviceError::NotCompiled("cuda")),
             #[cfg(feature = "wgpu")]

@@ -15,6 +15,7 @@ pub mod cli;
 pub mod data;
 pub mod device;
 pub mod download;
+pub mod engine;
 pub mod inference;
 pub mod metrics;
 pub mod model;

@@ -20,6 +20,24 @@ pub struct AdamScalars {
     pub step_size: f32,
 }
 
+impl AdamScalars {
+    /// The scalars of step `t` (from 1) at learning rate `lr`, computed in f64 and then each
+    /// rounded to f32 as burn rounds a scalar operand, so that every path computes the same
+    /// values.
+    pub fn new(lr: f64, [beta1, beta2]: [f64; 2], eps: f64, t: i32) -> Self {
+        let bias_correction1 = 1.0 - beta1.powi(t);
+        let bias_correction2_sqrt = (1.0 - beta2.powi(t)).sqrt();
+        Self {
+            one_minus_beta1: (1.0 - beta1) as f32,
+            beta2: beta2 as f32,
+            one_minus_beta2: (1.0 - beta2) as f32,
+            bias_correction2_sqrt: bias_correction2_sqrt as f32,
+            eps: eps as f32,
+            step_size: (lr / bias_correction1) as f32,
+        }
+    }
+}
+
 /// Elements per parallel job: large enough to amortise the job, small enough to spread a
 /// 2.4 M-value weight over the threads.
 const CHUNK: usize = 1 << 16;

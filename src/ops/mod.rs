@@ -7,7 +7,7 @@
 //! burn's autodiff graph. On the GPU backends they are burn's own operations, which compile to
 //! the device's kernels.
 
-mod adam;
+pub mod adam;
 pub mod cpu;
 pub mod direct;
 mod flex;

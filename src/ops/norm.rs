@@ -26,9 +26,11 @@ impl Activation {
         self.back(v, v)
     }
 
-    /// The gradient `dy` of the activation's output at `v`, taken back through it.
+    /// The gradient `dy` of the activation's output at `v`, taken back through it. `v` may be
+    /// the input or the output: their signs agree (ReLU's zero output passes nothing either
+    /// way, and the leaky slope is positive).
     #[inline(always)]
-    fn back(self, v: f32, dy: f32) -> f32 {
+    pub(crate) fn back(self, v: f32, dy: f32) -> f32 {
         match self {
             Activation::Identity => dy,
             Activation::Relu => {

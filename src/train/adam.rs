@@ -83,16 +83,7 @@ impl Adam {
         let bias_correction1 = 1.0 - beta1.powi(t);
         let bias_correction2_sqrt = (1.0 - beta2.powi(t)).sqrt();
         let step_size = lr / bias_correction1;
-        // Each scalar rounded to f32 as burn rounds a scalar operand, so that both paths
-        // below compute the same values.
-        let scalars = AdamScalars {
-            one_minus_beta1: (1.0 - beta1) as f32,
-            beta2: beta2 as f32,
-            one_minus_beta2: (1.0 - beta2) as f32,
-            bias_correction2_sqrt: bias_correction2_sqrt as f32,
-            eps: eps as f32,
-            step_size: step_size as f32,
-        };
+        let scalars = AdamScalars::new(lr, [beta1, beta2], eps, t);
         let tensors = [
             param,
             grad,

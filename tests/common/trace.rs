@@ -113,9 +113,22 @@ pub fn rel_close(ours: f64, theirs: f64, tol: f64, what: &str) {
 /// about ±lr whatever its gradient, so rounding noise can flip one). Returns the largest
 /// deviation and the share within 1e-6.
 pub fn check_weights_after_one(run: &Path, trace: &StateDict, lr: f64) -> (f64, f64) {
+    check_weights_after_one_of(
+        |net| read_tensors(&run.join(format!("latest_net_{net}.safetensors"))),
+        trace,
+        lr,
+    )
+}
+
+/// [`check_weights_after_one`] on the weights `ours` gives for each network.
+pub fn check_weights_after_one_of(
+    ours: impl Fn(&str) -> StateDict,
+    trace: &StateDict,
+    lr: f64,
+) -> (f64, f64) {
     let (mut total, mut close, mut worst) = (0usize, 0usize, 0f64);
     for net in ["G_A", "G_B", "D_A", "D_B"] {
-        let ours = read_tensors(&run.join(format!("latest_net_{net}.safetensors")));
+        let ours = ours(net);
         let theirs = part(trace, "after1", net);
         assert_eq!(
             ours.keys().collect::<Vec<_>>(),

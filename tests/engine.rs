@@ -1,0 +1,167 @@
+//! The GPU engine's plan, run on the CPU (`engine::CpuExecutor`) against PyTorch's fixtures:
+//! the plan's wiring (which buffer feeds which op, the gradients and their accumulation,
+//! Adam) checked on any machine, with the tolerances of the fixtures' README.
+
+mod common;
+
+use common::trace::*;
+use common::*;
+use cyclegan::checkpoint::{StateDict, read_state_dict};
+use cyclegan::engine::cyclegan::{DISCRIMINATORS, GENERATORS, LOSS_NAMES};
+use cyclegan::engine::nets::ResnetPlan;
+use cyclegan::engine::plan::Builder;
+use cyclegan::engine::{CpuExecutor, CycleGanLoss, CycleGanPlan, Role};
+use cyclegan::model::{DiscriminatorConfig, GeneratorConfig, ResnetGeneratorConfig};
+use cyclegan::ops::AdamScalars;
+
+const LR: f64 = 2e-4;
+
+fn trace() -> StateDict {
+    read_tensors(&fixture("cyclegan_step_tiny.safetensors"))
+}
+
+fn trace_losses() -> serde_json::Value {
+    let text = std::fs::read_to_string(fixture("cyclegan_step_tiny.json")).expect("json");
+    serde_json::from_str(&text).expect("json")
+}
+
+fn tiny_plan() -> CycleGanPlan {
+    let g = GeneratorConfig::Resnet(ResnetGeneratorConfig::official(3, 3, 8, 2));
+    let loss = CycleGanLoss {
+        lambda_a: 10.0,
+        lambda_b: 10.0,
+        lambda_identity: 0.5,
+    };
+    CycleGanPlan::new(&g, &DiscriminatorConfig::basic(3, 8), loss, [1, 32, 32]).expect("plan")
+}
+
+/// Adam's scalars of step `t` with the trace's settings.
+fn adam(t: i32) -> AdamScalars {
+    AdamScalars::new(LR, [0.5, 0.999], 1e-8, t)
+}
+
+/// One iteration as the training loop will run it: the generators' program, the pool's copy
+/// (pool size 0: the fakes themselves), the discriminators' program.
+fn iterate(exec: &mut CpuExecutor, plan: &CycleGanPlan, t: i32) {
+    exec.run(GENERATORS, adam(t)).expect("generators");
+    let b = &plan.buffers;
+    let (fake_a, fake_b) = (
+        exec.values(b.fake_a).to_vec(),
+        exec.values(b.fake_b).to_vec(),
+    );
+    exec.set(b.fake_a_pool, &fake_a).expect("pool A");
+    exec.set(b.fake_b_pool, &fake_b).expect("pool B");
+    exec.run(DISCRIMINATORS, adam(t)).expect("discriminators");
+}
+
+/// Every gradient the last programs left, under `<network>.<key>` as the trace names them.
+fn gradients(exec: &CpuExecutor) -> Vec<(String, Vec<f32>)> {
+    let mut out = Vec::new();
+    for net in ["G_A", "G_B", "D_A", "D_B"] {
+        for (key, b) in exec.plan().params(net) {
+            let g = exec.grad(b).expect("every parameter has a gradient");
+            out.push((format!("{net}.{key}"), g.to_vec()));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_op_reads_what_an_earlier_op_wrote() {
+    let plan = tiny_plan();
+    assert_eq!(plan.plan.first_unwritten_read(), None);
+    // Both optimisers step every parameter of their networks once.
+    for (program, nets) in [
+        (GENERATORS, ["G_A", "G_B"]),
+        (DISCRIMINATORS, ["D_A", "D_B"]),
+    ] {
+        let ops = &plan.plan.program(program).expect("program").ops;
+        let stepped = ops
+            .iter()
+            .filter(|op| matches!(op, cyclegan::engine::Op::Adam { .. }))
+            .count();
+        let params: usize = nets.iter().map(|n| plan.plan.params(n).len()).sum();
+        assert_eq!(stepped, params, "{program}");
+    }
+}
+
+#[test]
+fn the_plan_on_the_cpu_follows_the_pytorch_trace() {
+    let sd = trace();
+    let plan = tiny_plan();
+    let mut exec = CpuExecutor::new(plan.plan.clone());
+    for net in ["G_A", "G_B", "D_A", "D_B"] {
+        exec.load(net, &part(&sd, "init", net)).expect(net);
+    }
+    exec.set_input("real_A", &sd["real_A"].data)
+        .expect("real_A");
+    exec.set_input("real_B", &sd["real_B"].data)
+        .expect("real_B");
+    let expected = trace_losses();
+
+    // Iteration 1: losses within 1e-5 relative, gradients and weights by the README's rules.
+    iterate(&mut exec, &plan, 1);
+    for name in LOSS_NAMES {
+        let theirs = expected["losses"][0][name].as_f64().expect("number");
+        rel_close(exec.loss(name).expect(name) as f64, theirs, 1e-5, name);
+    }
+    check_gradients(&gradients(&exec), &sd);
+    check_weights_after_one_of(|net| exec.state_dict(net), &sd, LR);
+
+    // Iterations 2 and 3: losses within 2e-2 and 1e-1 (Adam's later steps see β1 and β2).
+    for (t, tol) in [(2, 2e-2), (3, 1e-1)] {
+        iterate(&mut exec, &plan, t);
+        for name in LOSS_NAMES {
+            let theirs = expected["losses"][t as usize - 1][name]
+                .as_f64()
+                .expect("number");
+            let what = format!("iteration {t} {name}");
+            rel_close(exec.loss(name).expect(name) as f64, theirs, tol, &what);
+        }
+    }
+}
+
+/// A generator forward alone (the plan `translate` and `test` will run) on an official
+/// checkpoint: within the README's 1e-4 of PyTorch's output.
+#[test]
+fn the_generator_forward_matches_pytorch() {
+    let (weights, _, _) = read_state_dict(&fixture("resnet_official_tiny.pth")).expect("pth");
+    let io = read_tensors(&fixture("resnet_official_tiny.io.safetensors"));
+    let input = &io["input"];
+    let g = GeneratorConfig::Resnet(ResnetGeneratorConfig::official(3, 3, 8, 3));
+    let g = ResnetPlan::new(&g).expect("supported");
+    let mut b = Builder::new();
+    let x = b.input("input", input.shape.clone());
+    b.begin(&[]);
+    let y = g.forward(&mut b, "G", x);
+    b.end("forward");
+    let mut exec = CpuExecutor::new(b.finish());
+    exec.load("G", &weights).expect("weights");
+    exec.set_input("input", &input.data).expect("input");
+    exec.run("forward", adam(1)).expect("forward");
+    let diff = max_abs_diff(exec.values(y), &io["output"].data);
+    assert!(diff <= 1e-4, "max |Δ| {diff}");
+    // A forward without trainable networks makes no gradient.
+    assert!(
+        exec.plan()
+            .buffers
+            .iter()
+            .all(|b| !matches!(b.role, Role::Grad(_)))
+    );
+}
+
+#[test]
+fn architectures_the_plan_lacks_are_refused_with_what_it_supports() {
+    let unet = GeneratorConfig::Unet(cyclegan::model::UnetGeneratorConfig::official(3, 3, 5, 4));
+    let err = ResnetPlan::new(&unet).expect_err("a U-Net is refused");
+    assert!(err.to_string().contains("resnet_<n>blocks"), "{err}");
+    let pixel = DiscriminatorConfig::pixel(3, 8);
+    let loss = CycleGanLoss {
+        lambda_a: 10.0,
+        lambda_b: 10.0,
+        lambda_identity: 0.5,
+    };
+    let g = GeneratorConfig::Resnet(ResnetGeneratorConfig::official(3, 3, 8, 2));
+    let err = CycleGanPlan::new(&g, &pixel, loss, [1, 32, 32]).expect_err("pixel is refused");
+    assert!(err.to_string().contains("--netD basic"), "{err}");
+}
