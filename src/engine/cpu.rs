@@ -2,22 +2,10 @@
 //! plan's wiring (which buffer feeds which op, the gradients' order and accumulation, Adam) is
 //! the iteration PyTorch runs, before any device executor runs the same plan.
 
-use super::plan::{Buf, Op, Plan, Role};
-use crate::model::{RawTensor, StateDict};
+use super::executor::{ExecError, Executor};
+use super::plan::{Buf, Op, Plan};
 use crate::ops::adam::{self, AdamScalars};
 use crate::ops::{cpu, norm, pad};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ExecError {
-    #[error("the plan has no {0}")]
-    Missing(String),
-    #[error("{what}: {got} values where the plan has {expected}")]
-    Size {
-        what: String,
-        got: usize,
-        expected: usize,
-    },
-}
 
 /// Every buffer of a plan as host memory.
 pub struct CpuExecutor {
@@ -30,89 +18,6 @@ impl CpuExecutor {
     pub fn new(plan: Plan) -> Self {
         let values = plan.buffers.iter().map(|b| vec![0.0; b.len()]).collect();
         Self { plan, values }
-    }
-
-    pub fn plan(&self) -> &Plan {
-        &self.plan
-    }
-
-    pub fn values(&self, b: Buf) -> &[f32] {
-        &self.values[b.0]
-    }
-
-    pub fn set(&mut self, b: Buf, data: &[f32]) -> Result<(), ExecError> {
-        let expected = self.plan.buffers[b.0].len();
-        if data.len() != expected {
-            return Err(ExecError::Size {
-                what: format!("{:?}", self.plan.buffers[b.0].role),
-                got: data.len(),
-                expected,
-            });
-        }
-        self.values[b.0].copy_from_slice(data);
-        Ok(())
-    }
-
-    pub fn set_input(&mut self, name: &str, data: &[f32]) -> Result<(), ExecError> {
-        let b = self
-            .plan
-            .find(&Role::Input(name.into()))
-            .ok_or_else(|| ExecError::Missing(format!("input {name}")))?;
-        self.set(b, data)
-    }
-
-    /// Loads every parameter of network `net` from `sd` (official keys); a key the plan needs
-    /// and `sd` lacks is an error, keys the plan does not use (running statistics) are left.
-    pub fn load(&mut self, net: &str, sd: &StateDict) -> Result<(), ExecError> {
-        for (key, b) in self.plan.params(net) {
-            let t = sd
-                .get(&key)
-                .ok_or_else(|| ExecError::Missing(format!("{net}.{key} in the loaded weights")))?;
-            self.set(b, &t.data)?;
-        }
-        Ok(())
-    }
-
-    /// The parameters of network `net` under their official keys.
-    pub fn state_dict(&self, net: &str) -> StateDict {
-        self.plan
-            .params(net)
-            .into_iter()
-            .map(|(key, b)| {
-                let t = RawTensor {
-                    shape: self.plan.buffers[b.0].shape.clone(),
-                    data: self.values[b.0].clone(),
-                };
-                (key, t)
-            })
-            .collect()
-    }
-
-    pub fn loss(&self, name: &str) -> Result<f32, ExecError> {
-        let b = self
-            .plan
-            .find(&Role::Loss(name.into()))
-            .ok_or_else(|| ExecError::Missing(format!("loss {name}")))?;
-        Ok(self.values[b.0][0])
-    }
-
-    /// The gradient the last run of a program left for `b`, if it made one.
-    pub fn grad(&self, b: Buf) -> Option<&[f32]> {
-        self.plan.find(&Role::Grad(b)).map(|g| self.values(g))
-    }
-
-    /// Runs program `name`; `adam` are the scalars of the optimiser step it ends with.
-    pub fn run(&mut self, name: &str, adam: AdamScalars) -> Result<(), ExecError> {
-        let program = self
-            .plan
-            .program(name)
-            .ok_or_else(|| ExecError::Missing(format!("program {name}")))?;
-        // The ops are cloned out so that buffers can be borrowed mutably while they run.
-        let ops = program.ops.clone();
-        for op in &ops {
-            self.exec(op, adam);
-        }
-        Ok(())
     }
 
     /// Writes or adds `v` into buffer `b`.
@@ -326,5 +231,36 @@ impl CpuExecutor {
                 self.put(s, vo, false);
             }
         }
+    }
+}
+
+impl Executor for CpuExecutor {
+    fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    fn set(&mut self, b: Buf, data: &[f32]) -> Result<(), ExecError> {
+        self.check_size(b, data)?;
+        self.values[b.0].copy_from_slice(data);
+        Ok(())
+    }
+
+    fn values(&self, b: Buf) -> Result<Vec<f32>, ExecError> {
+        Ok(self.values[b.0].clone())
+    }
+
+    fn copy(&mut self, src: Buf, dst: Buf) -> Result<(), ExecError> {
+        let v = self.values[src.0].clone();
+        self.set(dst, &v)
+    }
+
+    fn run(&mut self, name: &str, adam: AdamScalars) -> Result<(), ExecError> {
+        let p = self.program_index(name)?;
+        // The ops are cloned out so that buffers can be borrowed mutably while they run.
+        let ops = self.plan.programs[p].ops.clone();
+        for op in &ops {
+            self.exec(op, adam);
+        }
+        Ok(())
     }
 }

@@ -8,10 +8,12 @@ pub mod cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda;
 pub mod cyclegan;
+pub mod executor;
 pub mod kernels;
 pub mod nets;
 pub mod plan;
 
 pub use cpu::CpuExecutor;
 pub use cyclegan::{CycleGanLoss, CycleGanPlan};
+pub use executor::{ExecError, Executor};
 pub use plan::{Buf, Op, Plan, Program, Role};

@@ -3,4 +3,5 @@
 //! libraries (`libnvrtc`, `libcudnn`, `libcublas`) that a PyTorch CUDA install's `nvidia-*`
 //! wheels already carry.
 
+pub mod exec;
 pub mod nvrtc;
