@@ -23,11 +23,16 @@ pub fn stack(images: &[ImageTensor], device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(data, [images.len(), c, h, w]), device)
 }
 
+/// The values of `t` (off any autodiff graph) as host f32, in row-major order.
+pub fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    let flat = t.inner().into_data().convert::<f32>().try_into_vec::<f32>();
+    flat.expect("converted to f32 on the line above")
+}
+
 /// Splits a `[b, c, h, w]` tensor into host images.
 pub fn unstack(t: Tensor<4>) -> Vec<ImageTensor> {
     let [b, c, h, w] = t.dims();
-    let flat = t.inner().into_data().convert::<f32>().try_into_vec::<f32>();
-    let flat = flat.expect("converted to f32 on the line above");
+    let flat = values(t);
     flat.chunks(c * h * w)
         .take(b)
         .map(|chunk| ImageTensor {

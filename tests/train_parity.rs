@@ -123,10 +123,27 @@ fn loss_log(run: &Path) -> Vec<(u64, Vec<f64>)> {
 
 #[test]
 fn cli_training_follows_the_pytorch_trace() {
+    follow_the_trace_by_cli(&[]);
+}
+
+/// The same run on the GPU engine's plan, executed on the CPU (`--engine plan`): the engine
+/// is the step's backend, with the CLI's checkpoints, resume and logs.
+#[test]
+fn cli_training_on_the_plan_engine_follows_the_pytorch_trace() {
+    follow_the_trace_by_cli(&["--engine", "plan"]);
+}
+
+/// `cyclegan train` (with `extra` flags) replays the trace: one iteration, then two more by
+/// resuming, checked by the fixtures' README.
+fn follow_the_trace_by_cli(extra: &[&str]) {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = trace_dataroot(dir.path());
     let checkpoints = dir.path().join("checkpoints");
-    train_trace(&root, &checkpoints, &["--max-steps", "1"]);
+    train_trace(
+        &root,
+        &checkpoints,
+        &[&["--max-steps", "1"], extra].concat(),
+    );
     let run = checkpoints.join("trace");
 
     // Weights after iteration 1: ≥ 98% within 1e-6, every one within 2·lr + 1e-6.
@@ -136,7 +153,7 @@ fn cli_training_follows_the_pytorch_trace() {
     train_trace(
         &root,
         &checkpoints,
-        &["--continue-train", "--max-steps", "3"],
+        &[&["--continue-train", "--max-steps", "3"], extra].concat(),
     );
     let log = loss_log(&run);
     assert_eq!(log.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1, 2, 3]);
@@ -184,14 +201,28 @@ fn maps_run(checkpoints: &Path, extra: &[&str]) {
 
 #[test]
 fn resume_gives_the_same_weights_as_an_uninterrupted_run() {
+    resume_is_exact(&[]);
+}
+
+/// On the plan engine too (weights and Adam's moments go back to the run's record at each
+/// save and come from it on resume), with the image pool in use.
+#[test]
+fn resume_on_the_plan_engine_gives_the_same_weights_as_an_uninterrupted_run() {
+    resume_is_exact(&["--engine", "plan"]);
+}
+
+fn resume_is_exact(extra: &[&str]) {
     let dir = tempfile::tempdir().expect("tempdir");
     let straight = dir.path().join("straight");
     let resumed = dir.path().join("resumed");
-    maps_run(&straight, &["--max-steps", "4"]);
-    maps_run(&resumed, &["--max-steps", "2"]);
+    maps_run(&straight, &[&["--max-steps", "4"], extra].concat());
+    maps_run(&resumed, &[&["--max-steps", "2"], extra].concat());
     let g_a = resumed.join("resume").join("latest_net_G_A.safetensors");
     let after_two = read_tensors(&g_a);
-    maps_run(&resumed, &["--continue-train", "--max-steps", "4"]);
+    maps_run(
+        &resumed,
+        &[&["--continue-train", "--max-steps", "4"], extra].concat(),
+    );
     assert_ne!(
         read_tensors(&g_a),
         after_two,

@@ -353,7 +353,7 @@ fn pix2pix(args: &BenchArgs, device: &burn::tensor::Device) -> anyhow::Result<Ex
             lambda_l1: 100.0,
         },
     };
-    let mut trainee = Trainee::new(&spec, 0, 0, device);
+    let mut trainee = Trainee::new(&spec, 0, 0, None, device);
     let shape = [args.batch_size, 3, args.size, args.size];
     let x = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), device);
     let y = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), device);

@@ -131,9 +131,16 @@ pub struct DeviceArgs {
 
 impl DeviceArgs {
     pub fn setup(&self) -> anyhow::Result<burn::tensor::Device> {
+        self.setup_host()?;
+        Ok(self.device.device()?)
+    }
+
+    /// The CPU set up for the math (threads, memory), whatever `--device` says: where the
+    /// plan engine runs on a GPU, the networks' record stays on the host.
+    pub fn setup_host(&self) -> anyhow::Result<burn::tensor::Device> {
         crate::device::set_threads(self.threads)?;
         crate::device::keep_freed_memory();
-        Ok(self.device.device()?)
+        Ok(burn::tensor::Device::flex())
     }
 }
 

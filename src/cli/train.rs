@@ -16,12 +16,14 @@ use clap::{Args, ValueEnum};
 use super::seed_args::{Recipe, SeedArgs};
 use super::{DeviceArgs, UsageError};
 use crate::data::{DatasetMode, DatasetOptions, Direction, LoaderConfig, Preprocess};
+use crate::device::DeviceKind;
 use crate::model::loss::GanMode;
 use crate::model::{
     DiscriminatorConfig, GeneratorConfig, InitType, NetD, NetG, NormKind, ResnetGeneratorConfig,
     UnetGeneratorConfig, Upsampling,
 };
 use crate::train::adam::AdamConfig;
+use crate::train::engine::EngineKind;
 use crate::train::model::ModelSpec;
 use crate::train::pix2pix::Pix2PixConfig;
 use crate::train::quality::QualityConfig;
@@ -309,12 +311,74 @@ pub struct TrainArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub device: DeviceArgs,
+    /// What runs the CycleGAN iteration on the CPU: `burn` (autodiff over this project's
+    /// kernels, the default) or `plan` (the GPU engine's plan, run by its CPU executor: the
+    /// same arithmetic the GPU runs). `--device cuda` always runs the plan.
+    #[arg(long, value_enum, default_value_t = EngineArg::Burn)]
+    pub engine: EngineArg,
+    /// With `--device cuda`: the convolutions' arithmetic, `tf32` (tensor cores, PyTorch's
+    /// default on NVIDIA GPUs) or `f32` (IEEE float32, for exact comparisons). Default: tf32.
+    #[arg(long, value_enum)]
+    pub precision: Option<PrecisionArg>,
     #[command(flatten)]
     pub seed_recipe: SeedArgs,
     /// The ids of the flags the command line gave (filled by [`crate::cli::Cli::parse_args`]),
     /// so that a recipe tells a default from a choice.
     #[arg(skip)]
     pub given: BTreeSet<String>,
+}
+
+/// `--engine`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineArg {
+    Burn,
+    Plan,
+}
+
+/// `--precision`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PrecisionArg {
+    Tf32,
+    F32,
+}
+
+/// The plan engine the options ask for, checked against the model (CycleGAN's official
+/// objective and networks only) before anything runs.
+fn engine_config(a: &TrainArgs, spec: &ModelSpec) -> Result<Option<EngineKind>, UsageError> {
+    let cuda = a.device.device == DeviceKind::Cuda;
+    if a.precision.is_some() && !cuda {
+        return Err(UsageError(
+            "--precision applies to --device cuda only (the CPU computes in float32)".into(),
+        ));
+    }
+    let kind = match (cuda, a.engine) {
+        (false, EngineArg::Burn) => return Ok(None),
+        (false, EngineArg::Plan) => EngineKind::Cpu,
+        (true, _) => cuda_engine(a.precision)?,
+    };
+    let ModelSpec::CycleGan { model, loss } = spec else {
+        return Err(UsageError(
+            "--engine plan and --device cuda train CycleGAN only so far; pix2pix trains on the CPU (--engine burn) or --device wgpu".into(),
+        ));
+    };
+    crate::train::engine::check(model, loss).map_err(|e| UsageError(e.to_string()))?;
+    Ok(Some(kind))
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_engine(precision: Option<PrecisionArg>) -> Result<EngineKind, UsageError> {
+    use crate::engine::cuda::exec::Precision;
+    Ok(EngineKind::Cuda(match precision {
+        Some(PrecisionArg::F32) => Precision::F32,
+        Some(PrecisionArg::Tf32) | None => Precision::Tf32,
+    }))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_engine(_: Option<PrecisionArg>) -> Result<EngineKind, UsageError> {
+    Err(UsageError(
+        crate::device::DeviceError::NotCompiled("cuda").to_string(),
+    ))
 }
 
 /// `--crop-size`: one side (a square crop) or `H,W`.
@@ -635,11 +699,13 @@ impl TryFrom<&TrainArgs> for TrainConfig {
             init_epoch: a.init_epoch,
             seed: a.seed,
             quality: None,
+            engine: None,
         };
         if let Some((_, extras)) = &seed {
             extras.apply(&mut config);
         }
         config.quality = quality_config(a, &config)?;
+        config.engine = engine_config(a, &config.spec)?;
         Ok(config)
     }
 }
@@ -691,7 +757,11 @@ fn quality_config(
 
 pub fn run(args: &TrainArgs) -> anyhow::Result<ExitCode> {
     let config = TrainConfig::try_from(args)?;
-    let device = args.device.setup()?;
+    // With the CUDA engine the networks' record (checkpoints, samples) stays in host memory.
+    let device = match config.engine {
+        Some(_) => args.device.setup_host()?,
+        None => args.device.setup()?,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = Arc::clone(&stop);

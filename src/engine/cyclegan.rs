@@ -26,6 +26,9 @@ pub struct CycleGanBuffers {
     pub fake_b: Buf,
     pub rec_a: Buf,
     pub rec_b: Buf,
+    /// `G_A(real_B)` and `G_B(real_A)`, with identity loss.
+    pub idt_a: Option<Buf>,
+    pub idt_b: Option<Buf>,
     /// What the pools return for the discriminators, written by the caller.
     pub fake_a_pool: Buf,
     pub fake_b_pool: Buf,
@@ -66,15 +69,17 @@ impl CycleGanPlan {
         // Upstream's identity convention: G_A fed a B image, weighted by λ_B (and G_B, λ_A).
         // Without identity loss upstream runs no identity forward; its losses stay 0.
         let lambda_idt = loss.lambda_identity;
-        if lambda_idt > 0.0 {
+        let (idt_a, idt_b) = if lambda_idt > 0.0 {
             let idt_a = g.forward(&mut b, "G_A", real_b);
             b.l1_loss("idt_A", idt_a, real_b, (loss.lambda_b * lambda_idt) as f32);
             let idt_b = g.forward(&mut b, "G_B", real_a);
             b.l1_loss("idt_B", idt_b, real_a, (loss.lambda_a * lambda_idt) as f32);
+            (Some(idt_a), Some(idt_b))
         } else {
             b.loss_buffer("idt_A");
             b.loss_buffer("idt_B");
-        }
+            (None, None)
+        };
         let judged_b = d.forward(&mut b, "D_A", fake_b);
         b.mse_loss("G_A", judged_b, 1.0, 1.0);
         let judged_a = d.forward(&mut b, "D_B", fake_a);
@@ -108,6 +113,8 @@ impl CycleGanPlan {
                 fake_b,
                 rec_a,
                 rec_b,
+                idt_a,
+                idt_b,
                 fake_a_pool,
                 fake_b_pool,
             },

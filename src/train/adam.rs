@@ -69,10 +69,18 @@ impl Adam {
         self.step += 1;
     }
 
+    /// The scalars of the current step at learning rate `lr`, for kernels that update many
+    /// parameters at once (the plan engine's).
+    pub fn scalars(&self, lr: f64) -> AdamScalars {
+        let AdamConfig { beta1, beta2, eps } = self.config;
+        AdamScalars::new(lr, [beta1, beta2], eps, self.step.max(1) as i32)
+    }
+
     /// The updated value of parameter `key` (flattened, without autodiff) given its gradient.
     pub fn update(&mut self, key: &str, param: Tensor<1>, grad: Tensor<1>, lr: f64) -> Tensor<1> {
         let AdamConfig { beta1, beta2, eps } = self.config;
         let t = self.step.max(1) as i32;
+        let scalars = self.scalars(lr);
         let moments = self
             .moments
             .entry(key.to_string())
@@ -83,7 +91,6 @@ impl Adam {
         let bias_correction1 = 1.0 - beta1.powi(t);
         let bias_correction2_sqrt = (1.0 - beta2.powi(t)).sqrt();
         let step_size = lr / bias_correction1;
-        let scalars = AdamScalars::new(lr, [beta1, beta2], eps, t);
         let tensors = [
             param,
             grad,

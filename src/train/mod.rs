@@ -8,6 +8,7 @@
 //! [`quality`] (test-split metrics every few epochs), [`report`] (log, samples, web page).
 
 pub mod adam;
+pub mod engine;
 pub mod model;
 pub mod networks;
 pub mod pix2pix;
@@ -146,6 +147,11 @@ pub struct TrainConfig {
     /// `--eval-freq`: the test split scored every few epochs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<QualityConfig>,
+    /// The plan engine that runs the CycleGAN iteration (`--engine plan`, `--device cuda`);
+    /// `None`: burn's autodiff over the CPU kernels. Where the math runs, not what the run
+    /// is: not kept in `opt.json`, and a run may resume on another.
+    #[serde(skip)]
+    pub engine: Option<engine::EngineKind>,
 }
 
 impl TrainConfig {
@@ -214,6 +220,8 @@ pub enum TrainError {
     SeedFolder(#[from] checkpoint::seed::SeedFolderError),
     #[error("--eval-freq: {0}")]
     Quality(#[from] QualityError),
+    #[error(transparent)]
+    Engine(#[from] engine::EngineError),
 }
 
 /// How a run ended.
@@ -254,7 +262,13 @@ pub fn train(
         )?),
         None => None,
     };
-    let mut nets = Trainee::new(&config.spec, config.seed, config.pool_size, device);
+    let mut nets = Trainee::new(
+        &config.spec,
+        config.seed,
+        config.pool_size,
+        config.engine,
+        device,
+    );
     let mut optim = Optimizers {
         g: Adam::new(config.adam),
         d: Adam::new(config.adam),
@@ -332,7 +346,7 @@ pub fn train(
             let step_start = Instant::now();
             // Dropout's masks from (seed, iteration): a resumed run draws the same ones.
             seed_dropout(dropout_seed(config.seed, position.steps));
-            let (losses, visuals) = nets.step(&mut optim, real_a, real_b, lr);
+            let (losses, visuals) = nets.step(&mut optim, real_a, real_b, lr)?;
             check_finite(&losses, position, epoch, &dir)?;
             position.steps += 1;
             position.next_batch += 1;
@@ -362,11 +376,13 @@ pub fn train(
                         "saving the latest model (epoch {epoch}, total_iters {t})"
                     ))
                 });
+                nets.sync(&mut optim, device)?;
                 save_latest(&dir, config, &mut nets, &optim, position)?;
                 saved_at = Some(position);
             }
         }
         progress.finish_and_clear();
+        nets.sync(&mut optim, device)?;
         if position.next_batch >= batches_per_epoch {
             if epoch.is_multiple_of(config.output.save_epoch_freq.max(1)) {
                 report.note(&format!(
@@ -410,6 +426,7 @@ pub fn train(
         }
     }
     if saved_at != Some(position) {
+        nets.sync(&mut optim, device)?;
         save_latest(&dir, config, &mut nets, &optim, position)?;
     }
     report.finish().map_err(io(&dir))?;

@@ -7,6 +7,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::ModelConfig;
+use super::engine::{EngineError, EngineKind, EngineStep};
 use super::networks::{NamedNetworks, NetMut, Networks};
 use super::pix2pix::{Pix2PixConfig, Pix2PixLosses, Pix2PixNetworks, pix2pix_step};
 use super::pool::ImagePool;
@@ -137,6 +138,11 @@ pub enum Trainee {
         nets: Box<Networks>,
         pools: Box<Pools>,
         loss: LossConfig,
+        /// The plan engine that runs the iteration in place of burn's autodiff, if any; its
+        /// executor is made at the first step (after a resume or `--init-from` has loaded the
+        /// networks), and again when the image shape changes.
+        engine: Option<(EngineKind, Option<Box<EngineStep>>)>,
+        model: ModelConfig,
     },
     Pix2Pix {
         nets: Box<Pix2PixNetworks>,
@@ -146,8 +152,15 @@ pub enum Trainee {
 
 impl Trainee {
     /// Builds the networks with upstream's initialisation, each from its own seed (the seed
-    /// plus its place in the table), and empty pools of `pool_size`.
-    pub fn new(spec: &ModelSpec, seed: u64, pool_size: usize, device: &Device) -> Self {
+    /// plus its place in the table), and empty pools of `pool_size`; a CycleGAN iteration runs
+    /// on the plan engine `engine` where one is given.
+    pub fn new(
+        spec: &ModelSpec,
+        seed: u64,
+        pool_size: usize,
+        engine: Option<EngineKind>,
+        device: &Device,
+    ) -> Self {
         match spec {
             ModelSpec::CycleGan { model, loss } => Trainee::CycleGan {
                 nets: Box::new(super::build_networks(model, seed, device)),
@@ -156,6 +169,8 @@ impl Trainee {
                     fake_b: ImagePool::new(pool_size, seed.wrapping_add(11)),
                 }),
                 loss: *loss,
+                engine: engine.map(|kind| (kind, None)),
+                model: model.clone(),
             },
             ModelSpec::Pix2Pix { pix2pix } => {
                 let mut nets = Pix2PixNetworks {
@@ -178,10 +193,35 @@ impl Trainee {
         real_a: Tensor<4>,
         real_b: Tensor<4>,
         lr: f64,
-    ) -> (Losses, SampleRows) {
-        match self {
-            Trainee::CycleGan { nets, pools, loss } => {
-                let (step, v) = train_step(nets, optim, pools, real_a, real_b, loss, lr);
+    ) -> Result<(Losses, SampleRows), EngineError> {
+        Ok(match self {
+            Trainee::CycleGan {
+                nets,
+                pools,
+                loss,
+                engine,
+                model,
+            } => {
+                let (step, v) = match engine {
+                    None => train_step(nets, optim, pools, real_a, real_b, loss, lr),
+                    Some((kind, current)) => {
+                        let [b, _, h, w] = real_a.dims();
+                        let shape = [b, h, w];
+                        if current.as_ref().is_some_and(|e| e.shape() != shape) {
+                            // A batch of another shape (the epoch's last): the executor's
+                            // state goes back to the networks and a plan for it is made.
+                            let device = real_a.device();
+                            let mut old = current.take().expect("checked above");
+                            old.sync(nets, optim, &device)?;
+                        }
+                        if current.is_none() {
+                            let e = EngineStep::new(*kind, model, loss, shape, nets, optim)?;
+                            *current = Some(Box::new(e));
+                        }
+                        let e = current.as_mut().expect("made above");
+                        e.step(optim, pools, &real_a, &real_b, lr)?
+                    }
+                };
                 // The seed logs its own figures of the same iteration.
                 let losses = match &loss.seed {
                     Some(s) => Losses {
@@ -201,7 +241,21 @@ impl Trainee {
                 let row = images.into_iter().map(Some).collect();
                 (losses.into(), SampleRows(vec![row]))
             }
+        })
+    }
+
+    /// Brings the networks and `optim` up to the engine's state, where an engine runs the
+    /// iteration: call before anything reads them (saves, samples).
+    pub fn sync(&mut self, optim: &mut Optimizers, device: &Device) -> Result<(), EngineError> {
+        if let Trainee::CycleGan {
+            nets,
+            engine: Some((_, Some(e))),
+            ..
+        } = self
+        {
+            e.sync(nets, optim, device)?;
         }
+        Ok(())
     }
 
     /// The image pools the resume state keeps, under their names there.

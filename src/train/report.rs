@@ -204,10 +204,16 @@ impl Report {
                 params[1]
             ),
         }
-        eprintln!(
-            "  device   {device:?}, {} compute thread(s)",
-            rayon::current_num_threads()
-        );
+        match config.engine {
+            None => eprintln!(
+                "  device   {device:?}, {} compute thread(s)",
+                rayon::current_num_threads()
+            ),
+            Some(kind) => eprintln!(
+                "  device   {kind:?} plan engine (its record on {device:?}), {} CPU thread(s)",
+                rayon::current_num_threads()
+            ),
+        }
         eprintln!(
             "  schedule epochs {}..={} ({:?}, lr {}), starting at epoch {} batch {} (iteration {})",
             config.schedule.epoch_count,
