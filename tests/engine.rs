@@ -8,8 +8,7 @@ use common::trace::*;
 use common::*;
 use cyclegan::checkpoint::{StateDict, read_state_dict};
 use cyclegan::engine::cyclegan::{DISCRIMINATORS, GENERATORS, LOSS_NAMES};
-use cyclegan::engine::nets::ResnetPlan;
-use cyclegan::engine::plan::Builder;
+use cyclegan::engine::nets::{FORWARD, ResnetPlan};
 use cyclegan::engine::{CpuExecutor, CycleGanLoss, CycleGanPlan, Executor, Role};
 use cyclegan::model::{DiscriminatorConfig, GeneratorConfig, ResnetGeneratorConfig};
 use cyclegan::ops::AdamScalars;
@@ -152,15 +151,14 @@ fn the_generator_forward_matches_pytorch() {
     let input = &io["input"];
     let g = GeneratorConfig::Resnet(ResnetGeneratorConfig::official(3, 3, 8, 3));
     let g = ResnetPlan::new(&g).expect("supported");
-    let mut b = Builder::new();
-    let x = b.input("input", input.shape.clone());
-    b.begin(&[]);
-    let y = g.forward(&mut b, "G", x);
-    b.end("forward");
-    let mut exec = CpuExecutor::new(b.finish());
+    let [batch, _, h, w] = input.shape[..] else {
+        panic!("a 4-d input")
+    };
+    let (plan, x, y) = g.forward_plan([batch, h, w]);
+    let mut exec = CpuExecutor::new(plan);
     exec.load("G", &weights).expect("weights");
-    exec.set_input("input", &input.data).expect("input");
-    exec.run("forward", adam(1)).expect("forward");
+    exec.set(x, &input.data).expect("input");
+    exec.run(FORWARD, adam(1)).expect("forward");
     let diff = max_abs_diff(&exec.values(y).expect("output"), &io["output"].data);
     assert!(diff <= 1e-4, "max |Δ| {diff}");
     // A forward without trainable networks makes no gradient.

@@ -2,8 +2,8 @@
 # Runs on the GPU machine from the bundle scripts/device/bundle.sh made (no Rust needed):
 # 1. parity: PyTorch's CycleGAN trace on the GPU with float32 convolutions (the fixtures'
 #    README's tolerances; `tests/engine.rs`);
-# 2. speed: the engine's iteration beside PyTorch's (its defaults: TF32 convolutions), train
-#    128² and 256² at batch 1 and 4, alternated over rounds, medians as JSON lines.
+# 2. speed: `cyclegan bench --device cuda` beside PyTorch's (its defaults: TF32 convolutions)
+#    through scripts/bench-vs-pytorch.sh.
 # NVIDIA's libraries (NVRTC, cuDNN, cuBLAS) come from the machine's PyTorch install.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,18 +22,22 @@ CYCLEGAN_TEST_DEVICE=cuda CYCLEGAN_FIXTURES="$here/fixtures" \
 echo "parity rc $?" | tee -a "$out/parity.txt"
 tail -5 "$out/parity.txt"
 
-rounds=${ROUNDS:-2}
-for round in $(seq "$rounds"); do
-    for run in 128:1 256:1 256:4 128:4; do
-        size=${run%:*} batch=${run#*:}
-        timeout 120 "$here/engine_bench" --device cuda --size "$size" --batch "$batch" --iters 20 \
-            --precision tf32 >> "$out/bench.jsonl" 2>> "$out/bench.err"
-        (cd "$here/scripts" && timeout 120 "$py" bench_pytorch.py --what train --device cuda \
-            --size "$size" --batch "$batch" --iters 20) >> "$out/bench.jsonl" 2>> "$out/bench.err"
-    done
-done
-# The engine at exact float32 too, for the cost of --precision f32.
-timeout 120 "$here/engine_bench" --device cuda --size 256 --batch 1 --iters 20 --precision f32 \
-    >> "$out/bench.jsonl" 2>> "$out/bench.err"
-cat "$out/bench.jsonl"
-tail -20 "$out/bench.err"
+# Beside PyTorch with its defaults, alternated: the generator forward 256², training 128² and
+# 256² at batch 1 and 4 (medians of the rounds and their ratios, as BENCHMARKS.md reports).
+CYCLEGAN_BIN="$here/cyclegan" timeout 420 bash "$here/scripts/bench-vs-pytorch.sh" --python "$py" \
+    --device cuda --iters 20 --rounds "${ROUNDS:-2}" \
+    --runs "forward:256:1 train:256:1 train:128:1 train:256:4 train:128:4" \
+    > "$out/bench.txt" 2>&1
+echo "bench rc $?" >> "$out/bench.txt"
+# The cost of exact float32 convolutions (--precision f32) at 256², batch 1.
+timeout 60 "$here/cyclegan" bench --device cuda --precision f32 --what train --size 256 --iters 20 --json \
+    >> "$out/bench.txt" 2>&1
+cat "$out/bench.txt"
+
+# A real run through the whole CLI (loader, pools of 50, samples, checkpoints) on the maps
+# thumbnails the repository ships: its seconds per iteration.
+timeout 180 "$here/cyclegan" train --device cuda --dataroot "$here/maps" --name gpu \
+    --checkpoints-dir "$out/checkpoints" --load-size 143 --crop-size 128 --max-steps 300 \
+    > "$out/train.txt" 2>&1
+echo "train rc $?" >> "$out/train.txt"
+cat "$out/train.txt"

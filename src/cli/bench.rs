@@ -10,8 +10,10 @@ use burn::tensor::{Distribution, Tensor};
 use clap::{Args, ValueEnum};
 
 use super::train::ModelKind;
-use super::{DeviceArgs, UsageError, stdout};
+use super::{DeviceArgs, EngineArgs, UsageError, stdout};
 use crate::data::{DatasetOptions, Loader, LoaderConfig, UnalignedDataset, measure_throughput};
+use crate::engine::nets::{FORWARD, ResnetPlan};
+use crate::model::Params;
 use crate::model::loss::GanMode;
 use crate::model::{
     DiscriminatorConfig, GeneratorConfig, InitType, Mode, NormKind, ResnetGeneratorConfig,
@@ -20,11 +22,11 @@ use crate::model::{
 use crate::ops::profile;
 use crate::train::ModelConfig;
 use crate::train::adam::{Adam, AdamConfig};
-use crate::train::build_networks;
+
 use crate::train::model::{ModelSpec, Trainee};
 use crate::train::pix2pix::Pix2PixConfig;
-use crate::train::pool::ImagePool;
-use crate::train::step::{LossConfig, Optimizers, Pools, train_step};
+
+use crate::train::step::{LossConfig, Optimizers};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum What {
@@ -91,6 +93,8 @@ pub struct BenchArgs {
     pub max_pixels: u64,
     #[command(flatten)]
     pub device: DeviceArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 fn median_time(iters: usize, mut f: impl FnMut()) -> f64 {
@@ -250,8 +254,18 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     if args.what == What::Conv {
         return conv_kernels(args);
     }
-    let device = args.device.setup()?;
+    let engine = args.engine.kind(&args.device)?;
+    let device = match engine {
+        Some(_) => args.device.setup_host()?,
+        None => args.device.setup()?,
+    };
     if args.model == ModelKind::Pix2pix {
+        if engine.is_some() {
+            return Err(UsageError(
+                "--model pix2pix runs on burn's autodiff (--engine burn, --device cpu or wgpu); the plan engine has CycleGAN's networks only".into(),
+            )
+            .into());
+        }
         return pix2pix(args, &device);
     }
     let g = GeneratorConfig::Resnet(ResnetGeneratorConfig::official(
@@ -261,42 +275,66 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         args.n_blocks,
     ));
     let d = DiscriminatorConfig::basic(3, args.ndf);
-    let model = ModelConfig::pair(g, d);
-    let mut nets = build_networks(&model, 0, &device);
+    let spec = ModelSpec::CycleGan {
+        model: ModelConfig::pair(g.clone(), d),
+        loss: LossConfig::official(),
+    };
+    // Pool size 0, as bench_pytorch.py.
+    let mut trainee = Trainee::new(&spec, 0, 0, engine, &device);
     let shape = [args.batch_size, 3, args.size, args.size];
     let x = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &device);
     let y = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &device);
     let mut out = header(args);
+    if let Some(kind) = engine {
+        out.insert("engine".into(), kind.to_string().into());
+    }
     if matches!(args.what, What::Forward | What::Both) {
-        let t = median_time_profiled(args, "the generator forward", || {
-            let out = nets.g_a.forward(x.clone(), Mode::Eval);
-            // Reading one value waits for the whole forward on asynchronous backends.
-            let _ = out.slice([0..1, 0..1, 0..1, 0..1]).into_scalar::<f32>();
-        });
+        let Trainee::CycleGan { nets, .. } = &mut trainee else {
+            unreachable!("built from a CycleGAN spec")
+        };
+        let t = match engine {
+            None => median_time_profiled(args, "the generator forward", || {
+                let out = nets.g_a.forward(x.clone(), Mode::Eval);
+                // Reading one value waits for the whole forward on asynchronous backends.
+                let _ = out.slice([0..1, 0..1, 0..1, 0..1]).into_scalar::<f32>();
+            }),
+            Some(kind) => {
+                let plan = ResnetPlan::new(&g)?;
+                let (plan, input, output) =
+                    plan.forward_plan([args.batch_size, args.size, args.size]);
+                let mut exec = crate::train::engine::executor(kind, plan)?;
+                exec.load("G", &nets.g_a.state_dict())?;
+                exec.set(input, &crate::tensors::values(x.clone()))?;
+                let scalars = crate::ops::AdamScalars::new(0.0, [0.5, 0.999], 1e-8, 1);
+                let mut failed = None;
+                let t = median_time_profiled(args, "the generator forward", || {
+                    // Reading the output waits for the device.
+                    let ran = exec
+                        .run(FORWARD, scalars)
+                        .and_then(|()| exec.values(output));
+                    failed = failed.take().or(ran.err());
+                });
+                if let Some(e) = failed {
+                    return Err(e.into());
+                }
+                t
+            }
+        };
         out.insert("g_forward_s".into(), t.into());
     }
     if matches!(args.what, What::Train | What::Both) {
-        let loss = LossConfig::official();
         let mut optim = Optimizers {
             g: Adam::new(AdamConfig::default()),
             d: Adam::new(AdamConfig::default()),
         };
-        // Pool size 0, as bench_pytorch.py.
-        let mut pools = Pools {
-            fake_a: ImagePool::new(0, 0),
-            fake_b: ImagePool::new(0, 1),
-        };
+        let mut failed = None;
         let t = median_time_profiled(args, "the training iteration", || {
-            let _ = train_step(
-                &mut nets,
-                &mut optim,
-                &mut pools,
-                x.clone(),
-                y.clone(),
-                &loss,
-                2e-4,
-            );
+            let stepped = trainee.step(&mut optim, x.clone(), y.clone(), 2e-4);
+            failed = failed.take().or(stepped.err());
         });
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
         out.insert("train_iter_s".into(), t.into());
     }
     if let Some(rss) = peak_rss_mib() {
@@ -373,9 +411,14 @@ fn pix2pix(args: &BenchArgs, device: &burn::tensor::Device) -> anyhow::Result<Ex
             g: Adam::new(AdamConfig::default()),
             d: Adam::new(AdamConfig::default()),
         };
+        let mut failed = None;
         let t = median_time_profiled(args, "the training iteration", || {
-            let _ = trainee.step(&mut optim, x.clone(), y.clone(), 2e-4);
+            let stepped = trainee.step(&mut optim, x.clone(), y.clone(), 2e-4);
+            failed = failed.take().or(stepped.err());
         });
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
         out.insert("train_iter_s".into(), t.into());
     }
     if let Some(rss) = peak_rss_mib() {

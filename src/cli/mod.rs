@@ -21,6 +21,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::device::DeviceKind;
+use crate::train::engine::EngineKind;
 
 #[derive(Debug, Parser)]
 #[command(name = "cyclegan", version, about = "CycleGAN / pix2pix image-to-image translation: train, translate, test", long_about = None)]
@@ -142,6 +143,73 @@ impl DeviceArgs {
         crate::device::keep_freed_memory();
         Ok(burn::tensor::Device::flex())
     }
+}
+
+/// Which implementation runs the CycleGAN iteration (`train`, `bench`).
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// What runs the CycleGAN iteration on the CPU: `burn` (autodiff over this project's
+    /// kernels, the default: the faster on a CPU) or `plan` (the GPU engine's plan, run by its
+    /// CPU executor: the GPU's wiring, checked on the CPU). `--device cuda` always runs the
+    /// plan.
+    #[arg(long, value_enum, default_value_t = EngineArg::Burn)]
+    pub engine: EngineArg,
+    /// With `--device cuda`: the convolutions' arithmetic, `tf32` (tensor cores, PyTorch's
+    /// default on NVIDIA GPUs) or `f32` (IEEE float32, for exact comparisons). Default: tf32.
+    #[arg(long, value_enum)]
+    pub precision: Option<PrecisionArg>,
+}
+
+/// `--engine`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineArg {
+    Burn,
+    Plan,
+}
+
+/// `--precision`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PrecisionArg {
+    Tf32,
+    F32,
+}
+
+impl EngineArgs {
+    /// The plan engine these options and `device` ask for (`None`: burn's autodiff).
+    pub fn kind(&self, device: &DeviceArgs) -> Result<Option<EngineKind>, UsageError> {
+        let cuda = device.device == DeviceKind::Cuda;
+        if self.precision.is_some() && !cuda {
+            return Err(UsageError(
+                "--precision applies to --device cuda only (the CPU computes in float32)".into(),
+            ));
+        }
+        if self.engine == EngineArg::Plan && device.device == DeviceKind::Wgpu {
+            return Err(UsageError(
+                "--engine plan runs on the CPU or with --device cuda; --device wgpu runs burn's autodiff".into(),
+            ));
+        }
+        match (cuda, self.engine) {
+            (false, EngineArg::Burn) => Ok(None),
+            (false, EngineArg::Plan) => Ok(Some(EngineKind::Cpu)),
+            (true, _) => cuda_engine(self.precision).map(Some),
+        }
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_engine(precision: Option<PrecisionArg>) -> Result<EngineKind, UsageError> {
+    use crate::engine::cuda::exec::Precision;
+    Ok(EngineKind::Cuda(match precision {
+        Some(PrecisionArg::F32) => Precision::F32,
+        Some(PrecisionArg::Tf32) | None => Precision::Tf32,
+    }))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_engine(_: Option<PrecisionArg>) -> Result<EngineKind, UsageError> {
+    Err(UsageError(
+        crate::device::DeviceError::NotCompiled("cuda").to_string(),
+    ))
 }
 
 /// Errors a user can fix by changing the command line: exit code 2, as clap's own.

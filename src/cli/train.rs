@@ -14,9 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::{Args, ValueEnum};
 
 use super::seed_args::{Recipe, SeedArgs};
-use super::{DeviceArgs, UsageError};
+use super::{DeviceArgs, EngineArgs, UsageError};
 use crate::data::{DatasetMode, DatasetOptions, Direction, LoaderConfig, Preprocess};
-use crate::device::DeviceKind;
 use crate::model::loss::GanMode;
 use crate::model::{
     DiscriminatorConfig, GeneratorConfig, InitType, NetD, NetG, NormKind, ResnetGeneratorConfig,
@@ -311,15 +310,8 @@ pub struct TrainArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub device: DeviceArgs,
-    /// What runs the CycleGAN iteration on the CPU: `burn` (autodiff over this project's
-    /// kernels, the default) or `plan` (the GPU engine's plan, run by its CPU executor: the
-    /// same arithmetic the GPU runs). `--device cuda` always runs the plan.
-    #[arg(long, value_enum, default_value_t = EngineArg::Burn)]
-    pub engine: EngineArg,
-    /// With `--device cuda`: the convolutions' arithmetic, `tf32` (tensor cores, PyTorch's
-    /// default on NVIDIA GPUs) or `f32` (IEEE float32, for exact comparisons). Default: tf32.
-    #[arg(long, value_enum)]
-    pub precision: Option<PrecisionArg>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     #[command(flatten)]
     pub seed_recipe: SeedArgs,
     /// The ids of the flags the command line gave (filled by [`crate::cli::Cli::parse_args`]),
@@ -328,33 +320,11 @@ pub struct TrainArgs {
     pub given: BTreeSet<String>,
 }
 
-/// `--engine`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum EngineArg {
-    Burn,
-    Plan,
-}
-
-/// `--precision`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum PrecisionArg {
-    Tf32,
-    F32,
-}
-
 /// The plan engine the options ask for, checked against the model (CycleGAN's official
 /// objective and networks only) before anything runs.
 fn engine_config(a: &TrainArgs, spec: &ModelSpec) -> Result<Option<EngineKind>, UsageError> {
-    let cuda = a.device.device == DeviceKind::Cuda;
-    if a.precision.is_some() && !cuda {
-        return Err(UsageError(
-            "--precision applies to --device cuda only (the CPU computes in float32)".into(),
-        ));
-    }
-    let kind = match (cuda, a.engine) {
-        (false, EngineArg::Burn) => return Ok(None),
-        (false, EngineArg::Plan) => EngineKind::Cpu,
-        (true, _) => cuda_engine(a.precision)?,
+    let Some(kind) = a.engine.kind(&a.device)? else {
+        return Ok(None);
     };
     let ModelSpec::CycleGan { model, loss } = spec else {
         return Err(UsageError(
@@ -363,22 +333,6 @@ fn engine_config(a: &TrainArgs, spec: &ModelSpec) -> Result<Option<EngineKind>, 
     };
     crate::train::engine::check(model, loss).map_err(|e| UsageError(e.to_string()))?;
     Ok(Some(kind))
-}
-
-#[cfg(feature = "cuda")]
-fn cuda_engine(precision: Option<PrecisionArg>) -> Result<EngineKind, UsageError> {
-    use crate::engine::cuda::exec::Precision;
-    Ok(EngineKind::Cuda(match precision {
-        Some(PrecisionArg::F32) => Precision::F32,
-        Some(PrecisionArg::Tf32) | None => Precision::Tf32,
-    }))
-}
-
-#[cfg(not(feature = "cuda"))]
-fn cuda_engine(_: Option<PrecisionArg>) -> Result<EngineKind, UsageError> {
-    Err(UsageError(
-        crate::device::DeviceError::NotCompiled("cuda").to_string(),
-    ))
 }
 
 /// `--crop-size`: one side (a square crop) or `H,W`.

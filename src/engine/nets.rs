@@ -2,11 +2,14 @@
 //! norm, under their official state-dict keys (the same keys `model::resnet` and
 //! `model::discriminator` load). Other architectures are refused with what is supported.
 
-use super::plan::{Buf, Builder};
+use super::plan::{Buf, Builder, Plan};
 use crate::model::layers::NormKind;
 use crate::model::resnet::Upsampling;
 use crate::model::{DiscriminatorConfig, GeneratorConfig};
 use crate::ops::Activation;
+
+/// The program name of [`ResnetPlan::forward_plan`].
+pub const FORWARD: &str = "forward";
 
 /// The slope of upstream's `nn.LeakyReLU(0.2, True)` in the discriminators.
 const LEAKY: Activation = Activation::LeakyRelu(0.2);
@@ -48,6 +51,18 @@ impl ResnetPlan {
             n_blocks: c.n_blocks,
             use_bias: c.use_bias,
         })
+    }
+
+    /// A plan of one program, `forward`, that runs network `G` on the input `input` of
+    /// `[batch, input_nc, h, w]` (what `translate` and `test` run); returns the plan and its
+    /// input and output buffers.
+    pub fn forward_plan(&self, [batch, h, w]: [usize; 3]) -> (Plan, Buf, Buf) {
+        let mut b = Builder::new();
+        let x = b.input("input", vec![batch, self.input_nc, h, w]);
+        b.begin(&[]);
+        let y = self.forward(&mut b, "G", x);
+        b.end(FORWARD);
+        (b.finish(), x, y)
     }
 
     /// `y = G(x)` for network `net`.

@@ -11,7 +11,7 @@ use super::networks::{NamedNetworks, Networks};
 use super::step::{LossConfig, Optimizers, Pools, StepLosses, Visuals};
 use crate::engine::cyclegan::{CycleGanPlan, DISCRIMINATORS, GENERATORS};
 use crate::engine::nets::PlanError;
-use crate::engine::{Buf, CpuExecutor, CycleGanLoss, ExecError, Executor, Role};
+use crate::engine::{Buf, CpuExecutor, CycleGanLoss, ExecError, Executor, Plan, Role};
 use crate::model::loss::GanMode;
 use crate::model::{Params, RawTensor, StateDict};
 use crate::tensors::values;
@@ -26,6 +26,16 @@ pub enum EngineKind {
     /// The CUDA executor on GPU 0.
     #[cfg(feature = "cuda")]
     Cuda(crate::engine::cuda::exec::Precision),
+}
+
+impl std::fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineKind::Cpu => write!(f, "plan engine, CPU executor"),
+            #[cfg(feature = "cuda")]
+            EngineKind::Cuda(precision) => write!(f, "plan engine, CUDA ({precision:?})"),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +89,18 @@ fn objective(model: &ModelConfig, loss: &LossConfig) -> Result<CycleGanLoss, Eng
     })
 }
 
+/// An executor of `plan` on `kind`, its buffers zeroed.
+pub fn executor(kind: EngineKind, plan: Plan) -> Result<Box<dyn Executor>, EngineError> {
+    Ok(match kind {
+        EngineKind::Cpu => Box::new(CpuExecutor::new(plan)),
+        #[cfg(feature = "cuda")]
+        EngineKind::Cuda(precision) => Box::new(
+            crate::engine::cuda::exec::CudaExecutor::new(plan, 0, precision)
+                .map_err(ExecError::from)?,
+        ),
+    })
+}
+
 /// Checks that the engine can run `model` with `loss` before a run starts.
 pub fn check(model: &ModelConfig, loss: &LossConfig) -> Result<(), EngineError> {
     let objective = objective(model, loss)?;
@@ -98,14 +120,7 @@ impl EngineStep {
         optim: &Optimizers,
     ) -> Result<Self, EngineError> {
         let plan = CycleGanPlan::new(&model.g_a, &model.d_a, objective(model, loss)?, shape)?;
-        let mut exec: Box<dyn Executor> = match kind {
-            EngineKind::Cpu => Box::new(CpuExecutor::new(plan.plan.clone())),
-            #[cfg(feature = "cuda")]
-            EngineKind::Cuda(precision) => Box::new(
-                crate::engine::cuda::exec::CudaExecutor::new(plan.plan.clone(), 0, precision)
-                    .map_err(ExecError::from)?,
-            ),
-        };
+        let mut exec = executor(kind, plan.plan.clone())?;
         for (name, mut net) in nets.named_mut() {
             exec.load(name, &net.state_dict())?;
         }

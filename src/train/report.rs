@@ -210,7 +210,7 @@ impl Report {
                 rayon::current_num_threads()
             ),
             Some(kind) => eprintln!(
-                "  device   {kind:?} plan engine (its record on {device:?}), {} CPU thread(s)",
+                "  device   {kind} (its record on {device:?}), {} CPU thread(s)",
                 rayon::current_num_threads()
             ),
         }
