@@ -1,8 +1,8 @@
 //! Run-time choice of the compute device (`--device`, `--threads`). The CPU backend (burn's
 //! `flex`) is always compiled in; `wgpu` only with its cargo feature, and asking for one that
 //! is not compiled in is an error that says how to get it. `cuda` is the plan engine of
-//! `crate::engine`, not a burn backend; until its executor runs a step, asking for it is an
-//! error that says so.
+//! `crate::engine`, not a burn backend: `train` and `bench` run it through
+//! `train::engine`, and the commands without an engine path say so.
 
 use burn::tensor::Device;
 
@@ -26,7 +26,7 @@ pub enum DeviceError {
     )]
     NotCompiled(&'static str),
     #[error(
-        "--device cuda: the CUDA engine (src/engine) has its plan, its CPU check and its NVRTC kernels, but no GPU executor runs a step yet; use --device wgpu (cargo feature `wgpu`) or the CPU"
+        "--device cuda runs the CUDA engine, which `cyclegan train` and `cyclegan bench` use (CycleGAN); this command does not run on it yet: use --device cpu, or --device wgpu (cargo feature `wgpu`)"
     )]
     CudaUnfinished,
     #[error("could not set up {threads} CPU threads: {reason}")]

@@ -1,13 +1,13 @@
 //! cyclegan: unpaired image-to-image translation (CycleGAN, Zhu et al., ICCV 2017), exact to
 //! the official PyTorch code (junyanz/pytorch-CycleGAN-and-pix2pix), on burn.
 //!
-//! pix2pix is not implemented yet: its networks (the U-Net generator, the PatchGAN
-//! discriminator) load from its checkpoints and run, but there is no paired data loader or
-//! pix2pix training loop, and `train --model pix2pix` is refused.
+//! pix2pix (Isola et al. 2017) trains, translates and tests on the same code paths.
 //!
 //! Data flows one way: files ([`data`]) → tensors ([`tensors`]) → networks ([`model`]) →
 //! training ([`train`]) or translation ([`inference`]) → checkpoints ([`checkpoint`]). The
-//! command line ([`cli`]) only turns arguments into the typed configs these take.
+//! GPU engine ([`engine`]) is the CycleGAN iteration as a plan of buffers and kernels, run by
+//! its CPU executor or on CUDA. The command line ([`cli`]) only turns arguments into the typed
+//! configs these take.
 
 pub mod atomic_write;
 pub mod checkpoint;
