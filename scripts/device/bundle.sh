@@ -18,7 +18,7 @@ for line in sys.stdin:
         print(m['executable'])")
 cp "$test_bin" "$bundle/engine-tests"
 cp target/release/cyclegan "$bundle/cyclegan"
-cp tests/fixtures/pytorch/cyclegan_step_tiny.* tests/fixtures/pytorch/resnet_official_tiny.* \
+cp -r tests/fixtures/pytorch/cyclegan_step_tiny.* tests/fixtures/pytorch/resnet_official_tiny.* \
     "$bundle/fixtures/"
 cp scripts/bench-vs-pytorch.sh scripts/bench_pytorch.py scripts/nets.py "$bundle/scripts/"
 cp -r samples/maps "$bundle/maps"

@@ -48,6 +48,10 @@ pub enum CudaError {
         "cuDNN: {0:?} (libcudnn.so.9 must be on LD_LIBRARY_PATH, e.g. from the `nvidia-cudnn-cu12` wheel a PyTorch install carries)"
     )]
     Cudnn(dnn::CudnnError),
+    #[error(
+        "{0} was not found: the CUDA engine needs the NVIDIA driver (libcuda) and cuDNN 9 (libcudnn.so.9, e.g. from the `nvidia-cudnn-cu12` wheel a PyTorch install carries) on LD_LIBRARY_PATH"
+    )]
+    Library(&'static str),
     #[error("GPU of compute capability {0}.{1}: the engine targets 8.0 (Ampere) and newer")]
     Arch(i32, i32),
     #[error("cuDNN offers no {0}")]
@@ -201,6 +205,20 @@ impl CudaExecutor {
     /// Allocates every buffer of `plan` (zeroed: Adam's moments start at zero) on GPU
     /// `ordinal`, compiles the kernels for it and picks every convolution's algorithm.
     pub fn new(plan: Plan, ordinal: usize, precision: Precision) -> Result<Self, CudaError> {
+        // cudarc panics on the first call into a library it cannot open: look first.
+        // SAFETY: these only try to open the libraries by their candidate names.
+        let (driver, cudnn) = unsafe {
+            (
+                cudarc::driver::sys::is_culib_present(),
+                cudarc::cudnn::sys::is_culib_present(),
+            )
+        };
+        if !driver {
+            return Err(CudaError::Library("libcuda (the NVIDIA driver)"));
+        }
+        if !cudnn {
+            return Err(CudaError::Library("libcudnn"));
+        }
         let ctx = CudaContext::new(ordinal)?;
         // One stream and no other: cudarc's cross-stream events would only get in the way of
         // graph capture.
